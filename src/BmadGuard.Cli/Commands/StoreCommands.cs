@@ -1,0 +1,501 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.CommandLine;
+using System.Globalization;
+using System.IO;
+using System.Text;
+using System.Text.Json;
+using System.Threading;
+using System.Threading.Tasks;
+using BmadGuard.Core;
+using BmadGuard.Core.Events;
+using BmadGuard.Core.Storage;
+
+namespace BmadGuard.Cli
+{
+    /// <summary>init, publish, get, stats: the store's commands (the CLI contract of the store issue).</summary>
+    internal static class StoreCommands
+    {
+        public static void Register(RootCommand root)
+        {
+            root.Subcommands.Add(Init());
+            root.Subcommands.Add(Publish());
+            root.Subcommands.Add(Get());
+            root.Subcommands.Add(Stats());
+        }
+
+        private static Option<double> LockTimeoutOption() => new Option<double>("--lock-timeout")
+        {
+            Description = "Seconds to wait for the writers' lock before failing (exit 1).",
+            DefaultValueFactory = _ => StoreLock.DefaultTimeout.TotalSeconds,
+        };
+
+        internal static FileEventStore OpenStore(string? store, double lockTimeoutSeconds = 5)
+        {
+            if (lockTimeoutSeconds < 0 || double.IsNaN(lockTimeoutSeconds))
+            {
+                throw new BmadGuardException(ErrorCodes.InvalidArgument, FailureKind.InvalidInput, "--lock-timeout must be 0 or more seconds.");
+            }
+
+            var s = FileEventStore.Open(CliSupport.ResolveStore(store), new StoreOpenOptions { LockTimeout = TimeSpan.FromSeconds(lockTimeoutSeconds) });
+            CliSupport.PrintNotices(s);
+            return s;
+        }
+
+        private static Command Init()
+        {
+            var store = CliSupport.StoreOption();
+            var segmentMax = new Option<long?>("--segment-max-bytes") { Description = "Roll over to a new segment at this size (default 64 MiB)." };
+            var maxEvent = new Option<int?>("--max-event-bytes") { Description = "The largest event accepted, in bytes (default 1 MiB)." };
+            var maxDepth = new Option<int?>("--max-depth") { Description = "The deepest nesting accepted in data (default 64)." };
+            var cmd = new Command("init", "Creates a store (or confirms the one already there). Prints {\"store\",\"created\"}.")
+            {
+                store, segmentMax, maxEvent, maxDepth,
+            };
+            cmd.SetAction(parse => CliSupport.Run(() =>
+            {
+                var settings = new StoreSettings();
+                if (parse.GetValue(segmentMax) is long sm)
+                {
+                    settings.SegmentMaxBytes = sm;
+                }
+
+                if (parse.GetValue(maxEvent) is int me)
+                {
+                    settings.MaxEventBytes = me;
+                }
+
+                if (parse.GetValue(maxDepth) is int md)
+                {
+                    settings.MaxDepth = md;
+                }
+
+                using var s = FileEventStore.Initialize(CliSupport.ResolveStore(parse.GetValue(store)), settings, null, out bool created);
+                CliSupport.PrintNotices(s);
+                using var stdout = CliSupport.StdOut();
+                using (var w = CliSupport.JsonWriter(stdout))
+                {
+                    w.WriteStartObject();
+                    w.WriteString("store", s.Root);
+                    w.WriteBoolean("created", created);
+                    w.WriteEndObject();
+                }
+
+                stdout.WriteByte((byte)'\n');
+                return ExitCodes.Success;
+            }));
+            return cmd;
+        }
+
+        private static Command Publish()
+        {
+            var store = CliSupport.StoreOption();
+            var type = new Option<string?>("--type") { Description = "The event type, e.g. story.created." };
+            var source = new Option<string?>("--source") { Description = "The publishing agent (default 'unknown')." };
+            var correlation = new Option<string?>("--correlation-id") { Description = "Ties related events together." };
+            var data = new Option<string?>("--data") { Description = "The event's data: a JSON object." };
+            var dataFile = new Option<FileInfo?>("--data-file") { Description = "A file holding the event's data as a JSON object." };
+            var stdin = new Option<bool>("--stdin") { Description = "Read events as NDJSON from standard input: {\"type\",\"source\",\"correlationId\",\"data\"} a line." };
+            var lockTimeout = LockTimeoutOption();
+            var cmd = new Command("publish", "Publishes events. Each is printed as one JSON line only once it is durable (fsynced).")
+            {
+                store, type, source, correlation, data, dataFile, stdin, lockTimeout,
+            };
+            cmd.SetAction(parse => CliSupport.Run(() =>
+            {
+                bool fromStdin = parse.GetValue(stdin);
+                string? t = parse.GetValue(type);
+                string? d = parse.GetValue(data);
+                FileInfo? f = parse.GetValue(dataFile);
+                if (fromStdin && (t != null || d != null || f != null || parse.GetValue(source) != null || parse.GetValue(correlation) != null))
+                {
+                    throw Usage("--stdin takes events from standard input; it cannot be combined with --type, --source, --correlation-id, --data or --data-file.");
+                }
+
+                if (!fromStdin && t == null)
+                {
+                    throw Usage("publish needs --type (or --stdin).");
+                }
+
+                if (d != null && f != null)
+                {
+                    throw Usage("Give the data once: --data or --data-file, not both.");
+                }
+
+                if (fromStdin)
+                {
+                    using var s = OpenStore(parse.GetValue(store), parse.GetValue(lockTimeout));
+                    return PublishStdin(s);
+                }
+
+                EventDraft draft;
+                if (f != null)
+                {
+                    byte[] bytes;
+                    try
+                    {
+                        bytes = File.ReadAllBytes(f.FullName);
+                    }
+                    catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException)
+                    {
+                        throw Usage($"Cannot read --data-file '{f.FullName}': {ex.Message}");
+                    }
+
+                    draft = EventDraft.FromJson(t!, parse.GetValue(source), parse.GetValue(correlation), StripBom(bytes));
+                }
+                else
+                {
+                    draft = EventDraft.FromJson(t!, parse.GetValue(source), parse.GetValue(correlation), d);
+                }
+
+                using (var s = OpenStore(parse.GetValue(store), parse.GetValue(lockTimeout)))
+                {
+                    using var stdout = CliSupport.StdOut();
+                    s.Publish(new[] { draft }, r => r.WriteJsonLine(stdout));
+                    stdout.Flush();
+                }
+
+                return ExitCodes.Success;
+            }));
+            return cmd;
+        }
+
+        private static ReadOnlyMemory<byte> StripBom(byte[] bytes)
+            => bytes.Length >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF ? new ReadOnlyMemory<byte>(bytes, 3, bytes.Length - 3) : bytes;
+
+        private static BmadGuardException Usage(string message) => new BmadGuardException(ErrorCodes.InvalidArgument, FailureKind.InvalidInput, message);
+
+        /// <summary>
+        /// NDJSON from stdin. A reader thread parses lines while the writer publishes whatever has
+        /// accumulated as one batch under one fsync (group commit), then prints those acknowledgements.
+        /// A bad line is reported on stderr with its line number and skipped; the exit code is then 2.
+        /// </summary>
+        private static int PublishStdin(FileEventStore store)
+        {
+            const int MaxBatch = 8192;
+            var queue = new BlockingCollection<EventDraft>(boundedCapacity: MaxBatch * 4);
+            int badLines = 0;
+            var reader = Task.Run(() =>
+            {
+                try
+                {
+                    using var stdin = Console.OpenStandardInput();
+                    long lineNo = 0;
+                    foreach (var line in ReadLines(stdin))
+                    {
+                        lineNo++;
+                        if (line.Length == 0 || IsWhitespace(line))
+                        {
+                            continue;
+                        }
+
+                        try
+                        {
+                            queue.Add(ParseStdinLine(line));
+                        }
+                        catch (BmadGuardException ex)
+                        {
+                            Interlocked.Increment(ref badLines);
+                            Console.Error.WriteLine($"bmadguard: line {lineNo}: {ex.Code}: {ex.Message}");
+                        }
+                    }
+                }
+                finally
+                {
+                    queue.CompleteAdding();
+                }
+            });
+
+            using var stdout = new BufferedStream(CliSupport.StdOut(), 1 << 16);
+            var batch = new List<EventDraft>(MaxBatch);
+            foreach (var first in queue.GetConsumingEnumerable())
+            {
+                batch.Clear();
+                batch.Add(first);
+                while (batch.Count < MaxBatch && queue.TryTake(out var more))
+                {
+                    batch.Add(more);
+                }
+
+                try
+                {
+                    store.Publish(batch, r => r.WriteJsonLine(stdout));
+                }
+                catch (BmadGuardException ex) when (ex.Kind == FailureKind.InvalidInput)
+                {
+                    // A draft the reader could not judge alone (e.g. the store's own size limit): publish the rest one by one.
+                    foreach (var one in batch)
+                    {
+                        try
+                        {
+                            store.Publish(new[] { one }, r => r.WriteJsonLine(stdout));
+                        }
+                        catch (BmadGuardException inner) when (inner.Kind == FailureKind.InvalidInput)
+                        {
+                            Interlocked.Increment(ref badLines);
+                            Console.Error.WriteLine($"bmadguard: {inner.Code}: {inner.Message}");
+                        }
+                    }
+                }
+
+                stdout.Flush();
+            }
+
+            reader.GetAwaiter().GetResult();
+            return badLines > 0 ? ExitCodes.Usage : ExitCodes.Success;
+        }
+
+        private static bool IsWhitespace(byte[] line)
+        {
+            foreach (byte b in line)
+            {
+                if (b != (byte)' ' && b != (byte)'\t' && b != (byte)'\r')
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        private static IEnumerable<byte[]> ReadLines(Stream stream)
+        {
+            var current = new MemoryStream();
+            byte[] buffer = new byte[1 << 16];
+            int n;
+            while ((n = stream.Read(buffer, 0, buffer.Length)) > 0)
+            {
+                int start = 0;
+                for (int i = 0; i < n; i++)
+                {
+                    if (buffer[i] == (byte)'\n')
+                    {
+                        current.Write(buffer, start, i - start);
+                        yield return current.ToArray();
+                        current.SetLength(0);
+                        start = i + 1;
+                    }
+                }
+
+                current.Write(buffer, start, n - start);
+            }
+
+            if (current.Length > 0)
+            {
+                yield return current.ToArray();
+            }
+        }
+
+        internal static EventDraft ParseStdinLine(byte[] line)
+        {
+            int length = line.Length;
+            if (length > 0 && line[length - 1] == (byte)'\r')
+            {
+                length--;
+            }
+
+            try
+            {
+                new UTF8Encoding(false, true).GetCharCount(line, 0, length);
+            }
+            catch (DecoderFallbackException)
+            {
+                throw new BmadGuardException(ErrorCodes.InvalidUtf8, FailureKind.InvalidInput, "The line is not valid UTF-8.");
+            }
+
+            JsonDocument doc;
+            try
+            {
+                doc = JsonDocument.Parse(new ReadOnlyMemory<byte>(line, 0, length), new JsonDocumentOptions { MaxDepth = 1000, AllowDuplicateProperties = false });
+            }
+            catch (JsonException ex)
+            {
+                throw new BmadGuardException(ErrorCodes.InvalidData, FailureKind.InvalidInput, "The line is not valid JSON: " + ex.Message);
+            }
+
+            using (doc)
+            {
+                var root = doc.RootElement;
+                if (root.ValueKind != JsonValueKind.Object)
+                {
+                    throw new BmadGuardException(ErrorCodes.InvalidData, FailureKind.InvalidInput, "Each line must be a JSON object {\"type\",\"source\",\"correlationId\",\"data\"}.");
+                }
+
+                string? type = null, source = null, correlationId = null;
+                ReadOnlyMemory<byte>? data = null;
+                foreach (var p in root.EnumerateObject())
+                {
+                    switch (p.Name)
+                    {
+                        case "type":
+                            type = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString() : throw Field("type");
+                            break;
+                        case "source":
+                            source = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()
+                                : p.Value.ValueKind == JsonValueKind.Null ? null : throw Field("source");
+                            break;
+                        case "correlationId":
+                            correlationId = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()
+                                : p.Value.ValueKind == JsonValueKind.Null ? null : throw Field("correlationId");
+                            break;
+                        case "data":
+                            data = Encoding.UTF8.GetBytes(p.Value.GetRawText());
+                            break;
+                        default:
+                            throw new BmadGuardException(ErrorCodes.InvalidData, FailureKind.InvalidInput,
+                                $"Unknown field '{p.Name}': each line has \"type\", \"source\", \"correlationId\" and \"data\".");
+                    }
+                }
+
+                if (type == null)
+                {
+                    throw new BmadGuardException(ErrorCodes.InvalidEventType, FailureKind.InvalidInput, "The line has no \"type\".");
+                }
+
+                var draft = data.HasValue ? EventDraft.FromJson(type, source, correlationId, data.Value) : EventDraft.FromJson(type, source, correlationId, (string?)null);
+                return draft;
+            }
+        }
+
+        private static BmadGuardException Field(string name)
+            => new BmadGuardException(ErrorCodes.InvalidData, FailureKind.InvalidInput, $"\"{name}\" must be a string.");
+
+        private static Command Get()
+        {
+            var store = CliSupport.StoreOption();
+            var type = new Option<string?>("--type") { Description = "Only this type; wildcards * and ? allowed (story.*)." };
+            var source = new Option<string?>("--source") { Description = "Only this source; wildcards allowed." };
+            var after = new Option<long?>("--after") { Description = "Only events with seq greater than this." };
+            var since = new Option<string?>("--since") { Description = "Only events at or after this ISO 8601 time." };
+            var last = new Option<int?>("--last") { Description = "Only the last N matching events." };
+            var follow = new Option<bool>("--follow") { Description = "Keep streaming new events until Ctrl+C or SIGTERM." };
+            var consumer = new Option<string?>("--consumer") { Description = "A named consumer: only what it has not read yet; its position is kept in the store." };
+            var cmd = new Command("get", "Prints events as JSON lines, in seq order.")
+            {
+                store, type, source, after, since, last, follow, consumer,
+            };
+            cmd.SetAction(parse => CliSupport.Run(() =>
+            {
+                var query = new EventQuery
+                {
+                    Type = parse.GetValue(type),
+                    Source = parse.GetValue(source),
+                    After = parse.GetValue(after),
+                    Last = parse.GetValue(last),
+                    Consumer = parse.GetValue(consumer),
+                };
+                string? sinceText = parse.GetValue(since);
+                if (sinceText != null)
+                {
+                    if (!DateTimeOffset.TryParse(sinceText, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var sinceValue))
+                    {
+                        throw Usage($"--since '{sinceText}' is not an ISO 8601 time (for example 2026-11-22T08:00:00Z).");
+                    }
+
+                    query.Since = sinceValue;
+                }
+
+                if (query.Consumer != null)
+                {
+                    FileEventStore.ValidateConsumerName(query.Consumer);
+                }
+
+                bool following = parse.GetValue(follow);
+                using var s = OpenStore(parse.GetValue(store));
+                using var cts = CliSupport.CancelOnSignal();
+                using var stdout = new BufferedStream(CliSupport.StdOut(), 1 << 16);
+                // With a consumer or --follow, each line is flushed before the next is taken: a consumer's
+                // position only moves past what has really left this process (at-least-once delivery).
+                bool flushEach = following || query.Consumer != null;
+                var events = following ? s.Follow(query, TimeSpan.FromMilliseconds(200), cts.Token) : s.Read(query, cts.Token);
+                foreach (var r in events)
+                {
+                    r.WriteJsonLine(stdout);
+                    if (flushEach)
+                    {
+                        stdout.Flush();
+                    }
+                }
+
+                stdout.Flush();
+                return ExitCodes.Success;
+            }));
+            return cmd;
+        }
+
+        private static Command Stats()
+        {
+            var store = CliSupport.StoreOption();
+            var cmd = new Command("stats", "Prints the store's statistics as one JSON object.") { store };
+            cmd.SetAction(parse => CliSupport.Run(() =>
+            {
+                using var s = OpenStore(parse.GetValue(store));
+                var st = s.GetStatistics();
+                using var stdout = CliSupport.StdOut();
+                using (var w = CliSupport.JsonWriter(stdout))
+                {
+                    WriteStatistics(w, st);
+                }
+
+                stdout.WriteByte((byte)'\n');
+                return ExitCodes.Success;
+            }));
+            return cmd;
+        }
+
+        internal static void WriteStatistics(Utf8JsonWriter w, StoreStatistics st)
+        {
+            w.WriteStartObject();
+            w.WriteString("store", st.Store);
+            w.WriteNumber("totalEvents", st.TotalEvents);
+            WriteNullable(w, "firstSeq", st.FirstSeq);
+            WriteNullable(w, "lastSeq", st.LastSeq);
+            WriteNullable(w, "firstTimestamp", st.FirstTimestamp);
+            WriteNullable(w, "lastTimestamp", st.LastTimestamp);
+            w.WriteStartObject("byType");
+            foreach (var kv in st.ByType)
+            {
+                w.WriteNumber(kv.Key, kv.Value);
+            }
+
+            w.WriteEndObject();
+            w.WriteStartObject("bySource");
+            foreach (var kv in st.BySource)
+            {
+                w.WriteNumber(kv.Key, kv.Value);
+            }
+
+            w.WriteEndObject();
+            w.WriteNumber("segments", st.Segments);
+            w.WriteNumber("segmentBytes", st.SegmentBytes);
+            w.WriteNumber("bytesOnDisk", st.BytesOnDisk);
+            w.WriteNumber("quarantineFiles", st.QuarantineFiles);
+            w.WriteEndObject();
+        }
+
+        private static void WriteNullable(Utf8JsonWriter w, string name, long? value)
+        {
+            if (value.HasValue)
+            {
+                w.WriteNumber(name, value.Value);
+            }
+            else
+            {
+                w.WriteNull(name);
+            }
+        }
+
+        private static void WriteNullable(Utf8JsonWriter w, string name, DateTimeOffset? value)
+        {
+            if (value.HasValue)
+            {
+                w.WriteString(name, value.Value.ToString("o", CultureInfo.InvariantCulture));
+            }
+            else
+            {
+                w.WriteNull(name);
+            }
+        }
+    }
+}

@@ -1,0 +1,1050 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using System.Threading;
+using BmadGuard.Core.Events;
+
+namespace BmadGuard.Core.Storage
+{
+    /// <summary>
+    /// The store: a directory holding an append-only log of checksummed JSON Lines in segments.
+    /// <code>
+    /// store/
+    ///   bmadguard.store.json      settings, written once at creation (atomic replace)
+    ///   writer.lock               the writers' OS lock (its contents mean nothing)
+    ///   segments/segment-&lt;firstSeq&gt;.jsonl   header line, then one record per line; only the last is ever appended to
+    ///   consumers/&lt;name&gt;.json     a consumer's position (atomic replace)
+    ///   quarantine/               bytes cut from the log, never deleted
+    /// </code>
+    /// Publishing: validate and serialize in memory; take the lock; make sure the tail is clean (a writer
+    /// may have died mid-append); append; fsync; release; acknowledge. See docs/store-format.md.
+    /// </summary>
+    public sealed class FileEventStore : IEventStore
+    {
+        private static readonly Regex ConsumerNameRegex = new Regex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", RegexOptions.CultureInvariant);
+        private static readonly Regex ImportedIdRegex = new Regex("^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$", RegexOptions.CultureInvariant);
+
+        private readonly object _writeGate = new object();
+        private readonly IStorageIO _io;
+        private readonly StoreOpenOptions _options;
+        private readonly List<StoreNotice> _notices = new List<StoreNotice>();
+        private ActiveSegment? _active;
+        private bool _disposed;
+
+        private FileEventStore(string root, StoreSettings settings, StoreOpenOptions options)
+        {
+            Root = root;
+            Settings = settings;
+            _options = options;
+            _io = options.IO;
+            Limits = new EventLimits(settings.MaxEventBytes, settings.MaxDepth);
+        }
+
+        public string Root { get; }
+
+        public string Location => Root;
+
+        public StoreSettings Settings { get; }
+
+        public EventLimits Limits { get; }
+
+        public IReadOnlyList<StoreNotice> Notices
+        {
+            get
+            {
+                lock (_notices)
+                {
+                    return _notices.ToArray();
+                }
+            }
+        }
+
+        public string SegmentsDir => Path.Combine(Root, StorePaths.SegmentsDirName);
+
+        public string ConsumersDir => Path.Combine(Root, StorePaths.ConsumersDirName);
+
+        public string QuarantineDir => Path.Combine(Root, StorePaths.QuarantineDirName);
+
+        public string LockPath => Path.Combine(Root, StorePaths.LockFileName);
+
+        public TimeSpan LockTimeout => _options.LockTimeout;
+
+        // ------------------------------------------------------------------ create and open
+
+        /// <summary>
+        /// Creates a store, or opens the one already there (<paramref name="created"/> tells which).
+        /// Refuses a directory that holds other files.
+        /// </summary>
+        public static FileEventStore Initialize(string root, StoreSettings? settings, StoreOpenOptions? options, out bool created)
+        {
+            options ??= new StoreOpenOptions();
+            settings ??= new StoreSettings();
+            root = Path.GetFullPath(root);
+            if (StorePaths.IsStore(root))
+            {
+                created = false;
+                return Open(root, options);
+            }
+
+            ValidateSettings(settings);
+            if (File.Exists(root))
+            {
+                throw new BmadGuardException(ErrorCodes.InvalidArgument, FailureKind.InvalidInput,
+                    $"Cannot create a store at '{root}': it is a file.", root);
+            }
+
+            if (Directory.Exists(root) && Directory.GetFileSystemEntries(root).Length > 0)
+            {
+                throw new BmadGuardException(ErrorCodes.InvalidArgument, FailureKind.InvalidInput,
+                    $"Cannot create a store at '{root}': the directory is not empty and is not a BmadGuard store.", root);
+            }
+
+            var io = options.IO;
+            string? parent = Path.GetDirectoryName(root);
+            try
+            {
+                io.CreateDirectory(root);
+                io.CreateDirectory(Path.Combine(root, StorePaths.SegmentsDirName));
+                io.CreateDirectory(Path.Combine(root, StorePaths.ConsumersDirName));
+                io.CreateDirectory(Path.Combine(root, StorePaths.QuarantineDirName));
+                var store = new FileEventStore(root, settings, options);
+                using (StoreLock.Acquire(store.LockPath, options.LockTimeout))
+                {
+                    if (!StorePaths.IsStore(root))
+                    {
+                        if (SegmentNames.List(store.SegmentsDir).Count == 0)
+                        {
+                            store.CreateSegment(1);
+                        }
+
+                        // The settings file goes last: its presence is what makes the directory a store,
+                        // so a crash during creation leaves something Initialize can simply finish.
+                        AtomicFile.Write(io, Path.Combine(root, StorePaths.MetaFileName), EncodeSettings(settings));
+                        if (parent != null)
+                        {
+                            io.SyncDirectory(parent); // the store directory itself must survive a crash
+                        }
+                    }
+                }
+
+                created = true;
+                return store;
+            }
+            catch (IOException ex)
+            {
+                throw MapIOException(ex, $"Cannot create a store at '{root}'", root);
+            }
+            catch (UnauthorizedAccessException ex)
+            {
+                throw new BmadGuardException(ErrorCodes.StoreIOError, FailureKind.StoreProblem,
+                    $"Cannot create a store at '{root}': access denied ({ex.Message}).", root, inner: ex);
+            }
+        }
+
+        /// <summary>Opens an existing store; a torn tail left by a crash is cut and quarantined.</summary>
+        public static FileEventStore Open(string root, StoreOpenOptions? options = null)
+        {
+            options ??= new StoreOpenOptions();
+            root = Path.GetFullPath(root);
+            string meta = Path.Combine(root, StorePaths.MetaFileName);
+            if (!File.Exists(meta))
+            {
+                throw new BmadGuardException(ErrorCodes.StoreNotFound, FailureKind.StoreProblem,
+                    Directory.Exists(root)
+                        ? $"'{root}' is not a BmadGuard store (no {StorePaths.MetaFileName}). Create one with 'bmadguard init --store {root}' or New-BmadStore."
+                        : $"No BmadGuard store at '{root}'. Create one with 'bmadguard init --store {root}' or New-BmadStore.", root);
+            }
+
+            var store = new FileEventStore(root, ReadSettings(meta), options);
+            store.CheckPermissions();
+            store.RecoverTailIfTorn();
+            return store;
+        }
+
+        private static void ValidateSettings(StoreSettings s)
+        {
+            if (s.MaxEventBytes < 1024 || s.MaxDepth < 1 || s.MaxDepth > 1000 || s.SegmentMaxBytes < s.MaxEventBytes)
+            {
+                throw new BmadGuardException(ErrorCodes.InvalidArgument, FailureKind.InvalidInput,
+                    "Store settings are not valid: MaxEventBytes must be at least 1024, MaxDepth 1 to 1000, and SegmentMaxBytes at least MaxEventBytes.");
+            }
+        }
+
+        private static byte[] EncodeSettings(StoreSettings s)
+        {
+            var buffer = new MemoryStream();
+            using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+            {
+                w.WriteStartObject();
+                w.WriteString("format", "bmadguard-store/1");
+                w.WriteString("created", DateTimeOffset.UtcNow.ToString("o", CultureInfo.InvariantCulture));
+                w.WriteNumber("segmentMaxBytes", s.SegmentMaxBytes);
+                w.WriteNumber("maxEventBytes", s.MaxEventBytes);
+                w.WriteNumber("maxDepth", s.MaxDepth);
+                w.WriteEndObject();
+            }
+
+            buffer.WriteByte((byte)'\n');
+            return buffer.ToArray();
+        }
+
+        private static StoreSettings ReadSettings(string metaPath)
+        {
+            try
+            {
+                using var doc = JsonDocument.Parse(File.ReadAllBytes(metaPath));
+                var root = doc.RootElement;
+                string? format = root.GetProperty("format").GetString();
+                if (format != "bmadguard-store/1")
+                {
+                    throw new BmadGuardException(ErrorCodes.UnsupportedFormat, FailureKind.StoreProblem,
+                        $"'{metaPath}' has format '{format}', which this version of BmadGuard does not read.", metaPath);
+                }
+
+                var s = new StoreSettings
+                {
+                    SegmentMaxBytes = root.GetProperty("segmentMaxBytes").GetInt64(),
+                    MaxEventBytes = root.GetProperty("maxEventBytes").GetInt32(),
+                    MaxDepth = root.GetProperty("maxDepth").GetInt32(),
+                };
+                ValidateSettings(s);
+                return s;
+            }
+            catch (Exception ex) when (ex is JsonException || ex is KeyNotFoundException || ex is InvalidOperationException || ex is FormatException
+                                       || (ex is BmadGuardException bge && bge.Code == ErrorCodes.InvalidArgument))
+            {
+                throw new BmadGuardException(ErrorCodes.StoreDamaged, FailureKind.StoreProblem,
+                    $"The store's settings file '{metaPath}' is damaged: {ex.Message}", metaPath, inner: ex);
+            }
+        }
+
+        private void CheckPermissions()
+        {
+#if NET8_0_OR_GREATER
+            if (OperatingSystem.IsWindows())
+            {
+                return;
+            }
+
+            const UnixFileMode wide = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
+                                      | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
+            foreach (string path in new[] { Root, SegmentsDir, Path.Combine(Root, StorePaths.MetaFileName) })
+            {
+                try
+                {
+                    var mode = File.GetUnixFileMode(path);
+                    if ((mode & wide) != 0)
+                    {
+                        AddNotice(new StoreNotice("StorePermissionsTooWide",
+                            $"'{path}' is readable or writable by others (mode {Convert.ToString((int)mode, 8)}); BmadGuard creates stores owner-only (0700/0600).", path));
+                    }
+                }
+                catch (IOException)
+                {
+                }
+            }
+#endif
+        }
+
+        private void AddNotice(StoreNotice notice)
+        {
+            lock (_notices)
+            {
+                _notices.Add(notice);
+            }
+        }
+
+        // ------------------------------------------------------------------ the writer's view of the tail
+
+        /// <summary>The segment being appended to, as this process last saw it under the lock.</summary>
+        private sealed class ActiveSegment
+        {
+            public ActiveSegment(string path, long firstSeq, long validEnd, long lastSeq, DateTimeOffset? lastTimestamp)
+            {
+                Path = path;
+                FirstSeq = firstSeq;
+                ValidEnd = validEnd;
+                LastSeq = lastSeq;
+                LastTimestamp = lastTimestamp;
+            }
+
+            public string Path { get; }
+            public long FirstSeq { get; }
+            public long ValidEnd { get; set; }
+            public long LastSeq { get; set; }
+            public DateTimeOffset? LastTimestamp { get; set; }
+            public Stream? Stream { get; set; }
+        }
+
+        private void RecoverTailIfTorn()
+        {
+            var segments = SegmentNames.List(SegmentsDir);
+            if (segments.Count == 0)
+            {
+                // Only possible if someone removed the segments: let the writer path report or recreate under the lock.
+                return;
+            }
+
+            var tail = ScanTailOrThrow(segments[segments.Count - 1].Path);
+            if (tail.TornBytes == 0)
+            {
+                return;
+            }
+
+            // Maybe a writer is mid-append right now: decide under the lock.
+            lock (_writeGate)
+            {
+                using (AcquireLock(CancellationToken.None))
+                {
+                    SyncActiveSegment();
+                }
+            }
+        }
+
+        private StoreLock AcquireLock(CancellationToken cancellationToken) => StoreLock.Acquire(LockPath, _options.LockTimeout, cancellationToken);
+
+        private static SegmentTail ScanTailOrThrow(string path)
+        {
+            try
+            {
+                return SegmentTail.Scan(path);
+            }
+            catch (IOException ex)
+            {
+                throw MapIOException(ex, $"Cannot read segment '{path}'", path);
+            }
+        }
+
+        /// <summary>
+        /// Under the lock: brings <see cref="_active"/> up to date with the files (other processes append and
+        /// roll over too) and cuts a torn tail. Cheap when nothing changed: one fstat and one existence probe.
+        /// </summary>
+        private ActiveSegment SyncActiveSegment()
+        {
+            var active = _active;
+            if (active != null && active.Stream != null)
+            {
+                long length = active.Stream.Length;
+                if (length == active.ValidEnd && !File.Exists(Path.Combine(SegmentsDir, SegmentNames.For(active.LastSeq + 1))))
+                {
+                    return active;
+                }
+            }
+
+            CloseActive();
+            var segments = SegmentNames.List(SegmentsDir);
+            if (segments.Count == 0)
+            {
+                if (!StorePaths.IsStore(Root))
+                {
+                    throw new BmadGuardException(ErrorCodes.StoreNotFound, FailureKind.StoreProblem, $"The store at '{Root}' is gone.", Root);
+                }
+
+                throw new BmadGuardException(ErrorCodes.StoreDamaged, FailureKind.StoreProblem,
+                    $"The store at '{Root}' has no segments: '{SegmentsDir}' is empty. Run Repair-BmadStore or restore a backup.", SegmentsDir);
+            }
+
+            var (firstSeq, path) = segments[segments.Count - 1];
+            var tail = ScanTailOrThrow(path);
+            if (tail.FirstSeq != firstSeq)
+            {
+                throw new BmadGuardException(ErrorCodes.StoreDamaged, FailureKind.StoreProblem,
+                    $"Segment '{path}' says it starts at seq {tail.FirstSeq}, but its name says {firstSeq}.", path, 0);
+            }
+
+            var stream = OpenSegmentForWrite(path);
+            active = new ActiveSegment(path, firstSeq, tail.ValidEnd, tail.LastSeq, tail.LastTimestamp) { Stream = stream };
+            if (active.LastTimestamp == null && segments.Count > 1)
+            {
+                active.LastTimestamp = SegmentTail.Scan(segments[segments.Count - 2].Path).LastTimestamp;
+            }
+
+            if (tail.TornBytes > 0)
+            {
+                QuarantineTail(active, tail.FileLength);
+            }
+
+            _active = active;
+            return active;
+        }
+
+        private Stream OpenSegmentForWrite(string path)
+        {
+            try
+            {
+                return _io.OpenForWrite(path, createNew: false);
+            }
+            catch (IOException ex)
+            {
+                throw MapIOException(ex, $"Cannot open segment '{path}' for writing", path);
+            }
+        }
+
+        /// <summary>
+        /// Cuts the bytes after the last valid record. They are copied to quarantine and fsynced first, so
+        /// they are never lost; only then is the segment truncated (and fsynced, so the cut is durable before
+        /// anything new is appended after it).
+        /// </summary>
+        private void QuarantineTail(ActiveSegment active, long fileLength)
+        {
+            long count = fileLength - active.ValidEnd;
+            byte[] torn = new byte[count];
+            using (var read = new FileStream(active.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1))
+            {
+                read.Position = active.ValidEnd;
+                int done = 0;
+                while (done < count)
+                {
+                    int n = read.Read(torn, done, (int)(count - done));
+                    if (n == 0)
+                    {
+                        break;
+                    }
+
+                    done += n;
+                }
+            }
+
+            string name = $"{DateTime.UtcNow:yyyyMMddTHHmmssfffZ}-{Path.GetFileNameWithoutExtension(active.Path)}-at-{active.ValidEnd}.torn";
+            string quarantinePath = Path.Combine(QuarantineDir, name);
+            _io.CreateDirectory(QuarantineDir);
+            using (var q = _io.OpenForWrite(quarantinePath, createNew: true))
+            {
+                q.Write(torn, 0, torn.Length);
+                _io.Sync(q); // the cut bytes must be durable before the segment loses them
+            }
+
+            _io.SyncDirectory(QuarantineDir);
+            _io.SetLength(active.Stream!, active.ValidEnd);
+            _io.Sync(active.Stream!); // the truncation is durable before new records land after it
+
+            AddNotice(new StoreNotice("TornTailRepaired",
+                $"Cut a torn tail of {count} bytes at offset {active.ValidEnd} of '{active.Path}' (an incomplete record left by a crash); the bytes are in '{quarantinePath}'.",
+                active.Path, active.ValidEnd, quarantinePath, count));
+        }
+
+        private void CloseActive()
+        {
+            if (_active?.Stream != null)
+            {
+                _active.Stream.Dispose();
+                _active.Stream = null;
+            }
+
+            _active = null;
+        }
+
+        /// <summary>Creates a segment whole: header to a temporary name, fsync, rename, fsync the directory.</summary>
+        private string CreateSegment(long firstSeq)
+        {
+            string path = Path.Combine(SegmentsDir, SegmentNames.For(firstSeq));
+            if (File.Exists(path))
+            {
+                throw new BmadGuardException(ErrorCodes.StoreDamaged, FailureKind.StoreProblem,
+                    $"Segment '{path}' already exists although the log ends before seq {firstSeq}.", path);
+            }
+
+            string temp = Path.Combine(SegmentsDir, "." + SegmentNames.For(firstSeq) + "." + Guid.NewGuid().ToString("N").Substring(0, 8) + ".tmp");
+            byte[] header = SegmentHeader.Encode(firstSeq, DateTimeOffset.UtcNow);
+            try
+            {
+                using (var s = _io.OpenForWrite(temp, createNew: true))
+                {
+                    s.Write(header, 0, header.Length);
+                    _io.Sync(s); // the header is durable before the name exists: a segment is never seen headerless
+                }
+
+                _io.Move(temp, path);
+                _io.SyncDirectory(SegmentsDir); // the new segment's name survives a crash before any record goes in it
+            }
+            catch
+            {
+                try
+                {
+                    File.Delete(temp);
+                }
+                catch (IOException)
+                {
+                }
+
+                throw;
+            }
+
+            return path;
+        }
+
+        // ------------------------------------------------------------------ publish
+
+        public IReadOnlyList<EventRecord> Publish(IReadOnlyList<EventDraft> drafts, Action<EventRecord>? acknowledged = null, CancellationToken cancellationToken = default)
+        {
+            var prepared = new List<PreparedEvent>(drafts.Count);
+            foreach (var draft in drafts)
+            {
+                prepared.Add(EventSerializer.Prepare(draft, Limits));
+            }
+
+            return Append(prepared, acknowledged, cancellationToken);
+        }
+
+        /// <summary>Publishes one event (convenience).</summary>
+        public EventRecord Publish(EventDraft draft, CancellationToken cancellationToken = default)
+            => Publish(new[] { draft }, null, cancellationToken)[0];
+
+        /// <summary>
+        /// Publishes events that keep their own id (imports, outbox replay). <paramref name="allowReserved"/>
+        /// lets BmadGuard itself use the reserved <c>bmadguard.*</c> types (health probes).
+        /// </summary>
+        public IReadOnlyList<EventRecord> PublishWithIds(IReadOnlyList<(EventDraft Draft, string? Id)> drafts, bool allowReserved, Action<EventRecord>? acknowledged = null, CancellationToken cancellationToken = default)
+        {
+            var prepared = new List<PreparedEvent>(drafts.Count);
+            foreach (var (draft, id) in drafts)
+            {
+                if (id != null && !ImportedIdRegex.IsMatch(id))
+                {
+                    throw new BmadGuardException(ErrorCodes.InvalidArgument, FailureKind.InvalidInput,
+                        $"Event id '{id}' is not valid: use 1 to 128 characters of letters, digits, '_', '.', ':' and '-'.");
+                }
+
+                prepared.Add(EventSerializer.Prepare(draft, Limits, allowReserved, id));
+            }
+
+            return Append(prepared, acknowledged, cancellationToken);
+        }
+
+        private IReadOnlyList<EventRecord> Append(List<PreparedEvent> prepared, Action<EventRecord>? acknowledged, CancellationToken cancellationToken)
+        {
+            var results = new List<EventRecord>(prepared.Count);
+            if (prepared.Count == 0)
+            {
+                return results;
+            }
+
+            lock (_writeGate)
+            {
+                ThrowIfDisposed();
+                using (AcquireLock(cancellationToken))
+                {
+                    var active = SyncActiveSegment();
+                    var buffer = new MemoryStream(prepared.Count * 256);
+                    var pending = new List<EventRecord>();
+                    DateTimeOffset now = DateTimeOffset.UtcNow;
+                    // Timestamps never go backwards along the log, even if the clock does.
+                    DateTimeOffset timestamp = active.LastTimestamp.HasValue && active.LastTimestamp.Value > now ? active.LastTimestamp.Value : now;
+                    string ts = timestamp.ToString("o", CultureInfo.InvariantCulture);
+                    long seq = active.LastSeq;
+
+                    foreach (var p in prepared)
+                    {
+                        seq++;
+                        int lineStart = (int)buffer.Length;
+                        int prefixLength = WritePrefix(buffer, seq, p.Id, ts);
+                        buffer.Write(p.Tail, 0, p.Tail.Length);
+                        int bodyEnd = (int)buffer.Length;
+                        RecordCodec.AppendTrailer(buffer, lineStart);
+                        int lineLength = (int)buffer.Length - lineStart;
+
+                        bool full = active.ValidEnd + buffer.Length > Settings.SegmentMaxBytes;
+                        bool segmentHasRecords = active.LastSeq >= active.FirstSeq || lineStart > 0;
+                        if (full && segmentHasRecords)
+                        {
+                            // Roll over: what is already buffered goes to the current segment, durably, and is
+                            // acknowledged; this record starts a new segment.
+                            byte[] line = new byte[lineLength];
+                            Buffer.BlockCopy(buffer.GetBuffer(), lineStart, line, 0, lineLength);
+                            buffer.SetLength(lineStart);
+                            if (buffer.Length > 0)
+                            {
+                                WriteDurably(active, buffer);
+                                Acknowledge(pending, results, acknowledged);
+                            }
+
+                            CloseActive();
+                            string path = CreateSegment(seq);
+                            active = new ActiveSegment(path, seq, 0, seq - 1, timestamp) { Stream = OpenSegmentForWrite(path) };
+                            active.ValidEnd = active.Stream.Length;
+                            _active = active;
+                            buffer.SetLength(0);
+                            buffer.Write(line, 0, line.Length);
+                            lineStart = 0;
+                            bodyEnd = lineLength - RecordCodec.TrailerLength - 1;
+                        }
+
+                        byte[] eventBytes = new byte[bodyEnd - lineStart + 1];
+                        Buffer.BlockCopy(buffer.GetBuffer(), lineStart, eventBytes, 0, eventBytes.Length - 1);
+                        eventBytes[eventBytes.Length - 1] = (byte)'}';
+                        pending.Add(new EventRecord(seq, p.Id, timestamp, p.Type, p.Source, p.CorrelationId, eventBytes, prefixLength + p.DataOffset, p.DataLength));
+                    }
+
+                    WriteDurably(active, buffer);
+                    Acknowledge(pending, results, acknowledged);
+                }
+            }
+
+            return results;
+        }
+
+        private static void Acknowledge(List<EventRecord> pending, List<EventRecord> results, Action<EventRecord>? acknowledged)
+        {
+            foreach (var r in pending)
+            {
+                results.Add(r);
+                acknowledged?.Invoke(r);
+            }
+
+            pending.Clear();
+        }
+
+        private static int WritePrefix(MemoryStream buffer, long seq, string id, string timestamp)
+        {
+            // {"seq":N,"id":"…","timestamp":"…"   (id and timestamp are ASCII with nothing to escape)
+            string prefix = "{\"seq\":" + seq.ToString(CultureInfo.InvariantCulture) + ",\"id\":\"" + id + "\",\"timestamp\":\"" + timestamp + "\"";
+            byte[] bytes = Encoding.ASCII.GetBytes(prefix);
+            buffer.Write(bytes, 0, bytes.Length);
+            return bytes.Length;
+        }
+
+        /// <summary>
+        /// Appends the buffered records at the valid end and fsyncs. If either fails (disk full, I/O error)
+        /// the segment is cut back to where it was, so the log stays valid and nothing half-written remains;
+        /// the events are not acknowledged.
+        /// </summary>
+        private void WriteDurably(ActiveSegment active, MemoryStream buffer)
+        {
+            var stream = active.Stream!;
+            try
+            {
+                stream.Position = active.ValidEnd;
+                stream.Write(buffer.GetBuffer(), 0, (int)buffer.Length);
+                // The acknowledgement promise: nothing is acknowledged before this fsync returns.
+                _io.Sync(stream);
+            }
+            catch (IOException ex)
+            {
+                try
+                {
+                    _io.SetLength(stream, active.ValidEnd);
+                    _io.Sync(stream); // make the rollback durable, or the next open sees a torn tail (also safe)
+                }
+                catch (IOException)
+                {
+                    // The next writer (or open) finds the torn tail and quarantines it.
+                }
+
+                CloseActive();
+                throw MapIOException(ex, $"Cannot append to '{active.Path}'", active.Path);
+            }
+
+            active.ValidEnd += buffer.Length;
+            active.LastSeq += CountLines(buffer);
+        }
+
+        private static int CountLines(MemoryStream buffer)
+        {
+            int count = 0;
+            byte[] b = buffer.GetBuffer();
+            for (int i = 0; i < buffer.Length; i++)
+            {
+                if (b[i] == (byte)'\n')
+                {
+                    count++;
+                }
+            }
+
+            return count;
+        }
+
+        internal static BmadGuardException MapIOException(IOException ex, string what, string? path)
+        {
+            int code = ex.HResult & 0xFFFF;
+            bool full = code == 112 || code == 39 || code == 28 || ex.Message.IndexOf("No space left", StringComparison.OrdinalIgnoreCase) >= 0
+                        || ex.Message.IndexOf("disk full", StringComparison.OrdinalIgnoreCase) >= 0
+                        || ex.Message.IndexOf("not enough space", StringComparison.OrdinalIgnoreCase) >= 0;
+            return full
+                ? new BmadGuardException(ErrorCodes.StoreFull, FailureKind.StoreProblem, $"{what}: the disk is full. Nothing was written; free some space and publish again.", path, inner: ex)
+                : new BmadGuardException(ErrorCodes.StoreIOError, FailureKind.StoreProblem, $"{what}: {ex.Message}", path, inner: ex);
+        }
+
+        // ------------------------------------------------------------------ read
+
+        /// <summary>A reader's place in the log.</summary>
+        private sealed class ReadCursor
+        {
+            /// <summary>The first seq to hand out; records before it are read (and checked) but skipped.</summary>
+            public long DeliverFrom { get; set; } = 1;
+
+            /// <summary>The seq the next line in the current segment must carry.</summary>
+            public long ExpectSeq { get; set; } = 1;
+
+            public string? SegmentPath { get; set; }
+            public long SegmentFirstSeq { get; set; }
+            public long Offset { get; set; }
+        }
+
+        public IEnumerable<EventRecord> Read(EventQuery query, CancellationToken cancellationToken = default)
+            => ReadCore(query, follow: false, TimeSpan.Zero, cancellationToken);
+
+        public IEnumerable<EventRecord> Follow(EventQuery query, TimeSpan pollInterval, CancellationToken cancellationToken)
+            => ReadCore(query, follow: true, pollInterval, cancellationToken);
+
+        private IEnumerable<EventRecord> ReadCore(EventQuery query, bool follow, TimeSpan pollInterval, CancellationToken cancellationToken)
+        {
+            ThrowIfDisposed();
+            if (query.Last.HasValue && query.Last.Value < 0)
+            {
+                throw new BmadGuardException(ErrorCodes.InvalidArgument, FailureKind.InvalidInput, "-Last must be 0 or more.");
+            }
+
+            long after = Math.Max(0, query.After ?? 0);
+            if (query.Consumer != null)
+            {
+                after = Math.Max(after, GetConsumerPosition(query.Consumer));
+            }
+
+            var typeFilter = string.IsNullOrEmpty(query.Type) ? null : new Wildcard(query.Type!);
+            var sourceFilter = string.IsNullOrEmpty(query.Source) ? null : new Wildcard(query.Source!);
+            bool Matches(EventRecord r) => (typeFilter == null || typeFilter.IsMatch(r.Type))
+                                           && (sourceFilter == null || sourceFilter.IsMatch(r.Source))
+                                           && (!query.Since.HasValue || r.Timestamp >= query.Since.Value);
+
+            var cursor = new ReadCursor { DeliverFrom = after + 1 };
+            long delivered = after;
+            try
+            {
+                if (query.Last.HasValue)
+                {
+                    var window = new Queue<EventRecord>();
+                    foreach (var r in ReadAvailable(cursor, cancellationToken))
+                    {
+                        if (Matches(r))
+                        {
+                            window.Enqueue(r);
+                            if (window.Count > query.Last.Value)
+                            {
+                                window.Dequeue();
+                            }
+                        }
+                    }
+
+                    foreach (var r in window)
+                    {
+                        yield return r;
+                        delivered = r.Seq;
+                    }
+
+                    // With -Last, a consumer has also passed over the events before the window.
+                    delivered = Math.Max(delivered, cursor.ExpectSeq - 1);
+                }
+                else
+                {
+                    foreach (var r in ReadAvailable(cursor, cancellationToken))
+                    {
+                        if (Matches(r))
+                        {
+                            yield return r;
+                        }
+
+                        delivered = r.Seq;
+                    }
+                }
+
+                while (follow && !cancellationToken.IsCancellationRequested)
+                {
+                    if (query.Consumer != null && delivered > after)
+                    {
+                        CommitConsumer(query.Consumer, delivered);
+                        after = delivered;
+                    }
+
+                    if (cancellationToken.WaitHandle.WaitOne(pollInterval))
+                    {
+                        break;
+                    }
+
+                    foreach (var r in ReadAvailable(cursor, cancellationToken))
+                    {
+                        if (Matches(r))
+                        {
+                            yield return r;
+                        }
+
+                        delivered = r.Seq;
+                    }
+                }
+            }
+            finally
+            {
+                if (query.Consumer != null && delivered > after)
+                {
+                    CommitConsumer(query.Consumer, delivered);
+                }
+            }
+        }
+
+        /// <summary>
+        /// Reads every complete record from the cursor on, checking checksums and seq continuity, and moves
+        /// the cursor. Stops quietly at an incomplete or unchecked tail of the last segment (a writer may be
+        /// appending, or a crash left a tail the next writer will cut); damage anywhere else is an error.
+        /// </summary>
+        private IEnumerable<EventRecord> ReadAvailable(ReadCursor cursor, CancellationToken cancellationToken)
+        {
+            var segments = SegmentNames.List(SegmentsDir);
+            if (segments.Count == 0)
+            {
+                yield break;
+            }
+
+            int index;
+            if (cursor.SegmentPath == null)
+            {
+                index = 0;
+                for (int i = 0; i < segments.Count; i++)
+                {
+                    if (segments[i].FirstSeq <= cursor.DeliverFrom)
+                    {
+                        index = i;
+                    }
+                }
+
+                if (segments[0].FirstSeq != 1)
+                {
+                    throw Damage(segments[0].Path, 0, $"the log starts at seq {segments[0].FirstSeq}, not 1: earlier segments are missing");
+                }
+
+                OpenSegmentCursor(cursor, segments[index].Path, segments[index].FirstSeq);
+            }
+            else
+            {
+                index = segments.FindIndex(s => s.FirstSeq == cursor.SegmentFirstSeq);
+                if (index < 0)
+                {
+                    throw Damage(cursor.SegmentPath, 0, "the segment being read has disappeared");
+                }
+            }
+
+            while (true)
+            {
+                bool isLast = index == segments.Count - 1;
+                foreach (var line in SegmentReader.ReadLines(cursor.SegmentPath!, cursor.Offset))
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    EventRecord? record = null;
+                    if (line.Terminated && RecordCodec.ChecksumOk(line.Span) && !RecordCodec.IsHeader(line.Span))
+                    {
+                        record = RecordCodec.DecodeEvent(line.Span);
+                    }
+
+                    if (record == null)
+                    {
+                        if (isLast && !AnyValidRecordAfter(cursor.SegmentPath!, line.Offset))
+                        {
+                            yield break; // an in-flight append or an unrepaired torn tail: not events yet
+                        }
+
+                        throw Damage(cursor.SegmentPath!, line.Offset,
+                            line.Terminated ? "a record's checksum or format does not hold" : "a sealed segment ends in an incomplete record");
+                    }
+
+                    if (record.Seq != cursor.ExpectSeq)
+                    {
+                        throw Damage(cursor.SegmentPath!, line.Offset, $"expected seq {cursor.ExpectSeq} but found {record.Seq}");
+                    }
+
+                    cursor.ExpectSeq++;
+                    cursor.Offset = line.End;
+                    if (record.Seq >= cursor.DeliverFrom)
+                    {
+                        yield return record;
+                    }
+                }
+
+                if (isLast)
+                {
+                    // The log may have rolled over while we read.
+                    segments = SegmentNames.List(SegmentsDir);
+                    isLast = index == segments.Count - 1;
+                    if (isLast)
+                    {
+                        yield break;
+                    }
+
+                    continue; // finish this segment (it may have grown before it was sealed), then move on
+                }
+
+                var next = segments[index + 1];
+                if (next.FirstSeq != cursor.ExpectSeq)
+                {
+                    throw Damage(next.Path, 0, $"the segment starts at seq {next.FirstSeq} but the previous one ends at seq {cursor.ExpectSeq - 1}");
+                }
+
+                index++;
+                OpenSegmentCursor(cursor, next.Path, next.FirstSeq);
+            }
+        }
+
+        private static void OpenSegmentCursor(ReadCursor cursor, string path, long firstSeq)
+        {
+            var (headerFirst, recordsStart) = SegmentReader.ReadHeader(path);
+            if (headerFirst != firstSeq)
+            {
+                throw Damage(path, 0, $"its header says it starts at seq {headerFirst} but its name says {firstSeq}");
+            }
+
+            cursor.SegmentPath = path;
+            cursor.SegmentFirstSeq = firstSeq;
+            cursor.Offset = recordsStart;
+            cursor.ExpectSeq = firstSeq;
+        }
+
+        private static bool AnyValidRecordAfter(string path, long offset)
+        {
+            foreach (var line in SegmentReader.ReadLines(path, offset))
+            {
+                if (line.Terminated && RecordCodec.ChecksumOk(line.Span) && !RecordCodec.IsHeader(line.Span))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+
+        internal static BmadGuardException Damage(string path, long offset, string what)
+            => new BmadGuardException(ErrorCodes.StoreDamaged, FailureKind.StoreProblem,
+                $"The store is damaged: '{path}' at byte {offset}: {what}. Run Test-BmadIntegrity for a full report, then Repair-BmadStore or Restore-BmadStore.",
+                path, offset);
+
+        // ------------------------------------------------------------------ statistics
+
+        public StoreStatistics GetStatistics(CancellationToken cancellationToken = default)
+        {
+            ThrowIfDisposed();
+            var byType = new SortedDictionary<string, long>(StringComparer.Ordinal);
+            var bySource = new SortedDictionary<string, long>(StringComparer.Ordinal);
+            long total = 0;
+            long? first = null, last = null;
+            DateTimeOffset? firstTs = null, lastTs = null;
+            foreach (var r in ReadAvailable(new ReadCursor(), cancellationToken))
+            {
+                total++;
+                first ??= r.Seq;
+                firstTs ??= r.Timestamp;
+                last = r.Seq;
+                lastTs = r.Timestamp;
+                byType.TryGetValue(r.Type, out long t);
+                byType[r.Type] = t + 1;
+                bySource.TryGetValue(r.Source, out long s);
+                bySource[r.Source] = s + 1;
+            }
+
+            var segments = SegmentNames.List(SegmentsDir);
+            long segmentBytes = 0;
+            foreach (var s in segments)
+            {
+                segmentBytes += new FileInfo(s.Path).Length;
+            }
+
+            long bytesOnDisk = 0;
+            foreach (string f in Directory.EnumerateFiles(Root, "*", SearchOption.AllDirectories))
+            {
+                try
+                {
+                    bytesOnDisk += new FileInfo(f).Length;
+                }
+                catch (IOException)
+                {
+                }
+            }
+
+            int quarantined = Directory.Exists(QuarantineDir) ? Directory.GetFiles(QuarantineDir).Length : 0;
+            return new StoreStatistics(Root, total, first, last, firstTs, lastTs, byType, bySource, segments.Count, segmentBytes, bytesOnDisk, quarantined);
+        }
+
+        // ------------------------------------------------------------------ consumers
+
+        public static void ValidateConsumerName(string consumer)
+        {
+            if (consumer == null || !ConsumerNameRegex.IsMatch(consumer))
+            {
+                throw new BmadGuardException(ErrorCodes.InvalidConsumerName, FailureKind.InvalidInput,
+                    $"Consumer name '{consumer}' is not valid: use 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit.");
+            }
+        }
+
+        private string ConsumerPath(string consumer) => Path.Combine(ConsumersDir, consumer + ".json");
+
+        public long GetConsumerPosition(string consumer)
+        {
+            ValidateConsumerName(consumer);
+            string path = ConsumerPath(consumer);
+            if (!File.Exists(path))
+            {
+                return 0;
+            }
+
+            try
+            {
+                using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+                return doc.RootElement.GetProperty("seq").GetInt64();
+            }
+            catch (Exception ex) when (ex is JsonException || ex is KeyNotFoundException || ex is InvalidOperationException || ex is FormatException)
+            {
+                throw new BmadGuardException(ErrorCodes.StoreDamaged, FailureKind.StoreProblem,
+                    $"Consumer position file '{path}' is damaged: {ex.Message}. Delete it to read from the start, or write {{\"seq\":N}} to resume after seq N.", path, inner: ex);
+            }
+        }
+
+        public void CommitConsumer(string consumer, long seq)
+        {
+            ValidateConsumerName(consumer);
+            _io.CreateDirectory(ConsumersDir);
+            using (StoreLock.Acquire(Path.Combine(ConsumersDir, consumer + ".lock"), _options.LockTimeout))
+            {
+                if (GetConsumerPosition(consumer) >= seq)
+                {
+                    return;
+                }
+
+                var buffer = new MemoryStream();
+                using (var w = new Utf8JsonWriter(buffer))
+                {
+                    w.WriteStartObject();
+                    w.WriteString("consumer", consumer);
+                    w.WriteNumber("seq", seq);
+                    w.WriteString("updated", DateTimeOffset.UtcNow.ToString("o", CultureInfo.InvariantCulture));
+                    w.WriteEndObject();
+                }
+
+                buffer.WriteByte((byte)'\n');
+                AtomicFile.Write(_io, ConsumerPath(consumer), buffer.ToArray());
+            }
+        }
+
+        // ------------------------------------------------------------------ lifetime
+
+        private void ThrowIfDisposed()
+        {
+            if (_disposed)
+            {
+                throw new ObjectDisposedException(nameof(FileEventStore));
+            }
+        }
+
+        public void Dispose()
+        {
+            lock (_writeGate)
+            {
+                if (_disposed)
+                {
+                    return;
+                }
+
+                _disposed = true;
+                CloseActive();
+            }
+        }
+    }
+}

@@ -1,0 +1,182 @@
+using System;
+using System.Globalization;
+using System.IO;
+using System.Text;
+using System.Text.Json;
+using BmadGuard.Core.Events;
+
+namespace BmadGuard.Core.Storage
+{
+    /// <summary>
+    /// The record codec: one JSON object per line, ending in a fixed 18-byte checksum trailer.
+    /// <code>
+    /// {"seq":7,"id":"…","timestamp":"…","type":"…","source":"…","correlationId":null,"data":{…},"crc":"1a2b3c4d"}\n
+    /// └──────────────────────────── body ───────────────────────────────────────────┘└──── trailer ────┘
+    /// </code>
+    /// The trailer is <c>,"crc":"XXXXXXXX"}</c> with the CRC-32C of the body's bytes in 8 lowercase hex digits.
+    /// The event itself (what the CLI prints) is the body followed by <c>}</c>. A reader needs no JSON
+    /// parser to check a line: cut the last 18 bytes, CRC the rest, compare. docs/store-format.md has the spec.
+    /// </summary>
+    internal static class RecordCodec
+    {
+        public const int TrailerLength = 18; // ,"crc":"XXXXXXXX"}
+        private static readonly byte[] TrailerStart = Encoding.ASCII.GetBytes(",\"crc\":\"");
+        private static readonly byte[] HexDigits = Encoding.ASCII.GetBytes("0123456789abcdef");
+        private static readonly UTF8Encoding Utf8 = new UTF8Encoding(false, true);
+
+        /// <summary>Appends the trailer and newline for <paramref name="body"/> (already in <paramref name="buffer"/> from <paramref name="bodyStart"/>).</summary>
+        public static void AppendTrailer(MemoryStream buffer, int bodyStart)
+        {
+            uint crc = Crc32C.Compute(new ReadOnlySpan<byte>(buffer.GetBuffer(), bodyStart, (int)buffer.Length - bodyStart));
+            Span<byte> trailer = stackalloc byte[TrailerLength + 1];
+            TrailerStart.AsSpan().CopyTo(trailer);
+            for (int i = 0; i < 8; i++)
+            {
+                trailer[8 + i] = HexDigits[(int)((crc >> (28 - (4 * i))) & 0xF)];
+            }
+
+            trailer[16] = (byte)'"';
+            trailer[17] = (byte)'}';
+            trailer[18] = (byte)'\n';
+            buffer.Write(trailer.ToArray(), 0, trailer.Length);
+        }
+
+        /// <summary>True when the line (without its newline) has a well-formed trailer whose checksum matches.</summary>
+        public static bool ChecksumOk(ReadOnlySpan<byte> line)
+        {
+            if (line.Length < TrailerLength + 2 || line[0] != (byte)'{')
+            {
+                return false;
+            }
+
+            var trailer = line.Slice(line.Length - TrailerLength);
+            if (!trailer.Slice(0, 8).SequenceEqual(TrailerStart) || trailer[16] != (byte)'"' || trailer[17] != (byte)'}')
+            {
+                return false;
+            }
+
+            uint expected = 0;
+            for (int i = 0; i < 8; i++)
+            {
+                int v = HexValue(trailer[8 + i]);
+                if (v < 0)
+                {
+                    return false;
+                }
+
+                expected = (expected << 4) | (uint)v;
+            }
+
+            return Crc32C.Compute(line.Slice(0, line.Length - TrailerLength)) == expected;
+        }
+
+        private static int HexValue(byte b)
+        {
+            if (b >= (byte)'0' && b <= (byte)'9')
+            {
+                return b - '0';
+            }
+
+            if (b >= (byte)'a' && b <= (byte)'f')
+            {
+                return b - 'a' + 10;
+            }
+
+            return -1;
+        }
+
+        /// <summary>The event JSON (body + "}") of a checked line.</summary>
+        public static byte[] EventBytes(ReadOnlySpan<byte> line)
+        {
+            var bytes = new byte[line.Length - TrailerLength + 1];
+            line.Slice(0, line.Length - TrailerLength).CopyTo(bytes);
+            bytes[bytes.Length - 1] = (byte)'}';
+            return bytes;
+        }
+
+        /// <summary>True when a checked line is a segment header rather than an event.</summary>
+        public static bool IsHeader(ReadOnlySpan<byte> line) => line.StartsWith(SegmentHeader.Prefix);
+
+        /// <summary>Parses the event fields of a checked line; null when the JSON does not have the event shape.</summary>
+        public static EventRecord? DecodeEvent(ReadOnlySpan<byte> line)
+        {
+            byte[] bytes = EventBytes(line);
+            try
+            {
+                return ParseEvent(bytes);
+            }
+            catch (Exception ex) when (ex is JsonException || ex is FormatException || ex is InvalidOperationException || ex is DecoderFallbackException)
+            {
+                return null;
+            }
+        }
+
+        private static EventRecord? ParseEvent(byte[] bytes)
+        {
+            var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { MaxDepth = 256 });
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return null;
+            }
+
+            long seq = -1;
+            string? id = null, type = null, source = null, correlationId = null;
+            DateTimeOffset? timestamp = null;
+            int dataOffset = -1, dataLength = 0;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                string name = reader.GetString()!;
+                reader.Read();
+                switch (name)
+                {
+                    case "seq":
+                        seq = reader.GetInt64();
+                        break;
+                    case "id":
+                        id = reader.GetString();
+                        break;
+                    case "timestamp":
+                        timestamp = DateTimeOffset.ParseExact(reader.GetString()!, "o", CultureInfo.InvariantCulture, DateTimeStyles.None);
+                        break;
+                    case "type":
+                        type = reader.GetString();
+                        break;
+                    case "source":
+                        source = reader.GetString();
+                        break;
+                    case "correlationId":
+                        correlationId = reader.TokenType == JsonTokenType.Null ? null : reader.GetString();
+                        break;
+                    case "data":
+                        dataOffset = (int)reader.TokenStartIndex;
+                        reader.Skip();
+                        dataLength = (int)reader.BytesConsumed - dataOffset;
+                        break;
+                    default:
+                        reader.Skip();
+                        break;
+                }
+            }
+
+            if (seq < 1 || id == null || type == null || source == null || timestamp == null || dataOffset < 0)
+            {
+                return null;
+            }
+
+            return new EventRecord(seq, id, timestamp.Value, type, source, correlationId, bytes, dataOffset, dataLength);
+        }
+
+        /// <summary>Reads just the seq of a checked event line (fast path for tails).</summary>
+        public static long ReadSeq(ReadOnlySpan<byte> line)
+        {
+            var reader = new Utf8JsonReader(line.Slice(0, line.Length - TrailerLength));
+            if (reader.Read() && reader.TokenType == JsonTokenType.StartObject && reader.Read()
+                && reader.TokenType == JsonTokenType.PropertyName && reader.ValueTextEquals("seq") && reader.Read())
+            {
+                return reader.GetInt64();
+            }
+
+            return -1;
+        }
+    }
+}

@@ -1,0 +1,102 @@
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.Threading;
+
+namespace BmadGuard.Core.Storage
+{
+    /// <summary>
+    /// The writers' lock: an OS lock on a lock file, held for one publish (or repair, restore…).
+    /// <para>
+    /// Opening the file with <see cref="FileShare.None"/> is flock(LOCK_EX|LOCK_NB) on Unix and an exclusive
+    /// share mode on Windows. Either way the OS drops the lock when the holder's process dies, so a killed
+    /// writer never blocks a later one, and a leftover lock file means nothing. On Linux this is the same
+    /// lock as Python's <c>fcntl.flock(f, fcntl.LOCK_EX)</c>, which the legacy agents take on
+    /// <c>&lt;file&gt;.lock</c>. The file's contents are never read or written.
+    /// </para>
+    /// </summary>
+    public sealed class StoreLock : IDisposable
+    {
+        public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(5);
+
+        private FileStream? _stream;
+
+        private StoreLock(FileStream stream, string path)
+        {
+            _stream = stream;
+            Path = path;
+        }
+
+        public string Path { get; }
+
+        public static StoreLock Acquire(string lockPath, TimeSpan timeout, CancellationToken cancellationToken = default)
+        {
+            var clock = Stopwatch.StartNew();
+            int attempt = 0;
+            while (true)
+            {
+                FileStream? stream = TryOpen(lockPath);
+                if (stream != null)
+                {
+                    return new StoreLock(stream, lockPath);
+                }
+
+                if (clock.Elapsed >= timeout)
+                {
+                    throw new BmadGuardException(ErrorCodes.LockTimeout, FailureKind.StoreProblem,
+                        $"Timed out after {timeout.TotalSeconds:0.###} s waiting for the writers' lock '{lockPath}'. " +
+                        "Another BmadGuard process or agent is holding it; retry, or raise the timeout.", lockPath);
+                }
+
+                cancellationToken.ThrowIfCancellationRequested();
+                // Back off from 1 ms to 20 ms with jitter: short holds (one fsync) are the norm.
+                int delay = Math.Min(20, 1 << Math.Min(attempt, 4)) + ThreadSafeRandom.Next(0, 2);
+                attempt++;
+                if (cancellationToken.WaitHandle.WaitOne(delay))
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+            }
+        }
+
+        private static FileStream? TryOpen(string lockPath)
+        {
+            try
+            {
+#if NET8_0_OR_GREATER
+                var options = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.None, BufferSize = 0 };
+                if (!OperatingSystem.IsWindows())
+                {
+                    options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+                }
+
+                return new FileStream(lockPath, options);
+#else
+                return new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1);
+#endif
+            }
+            catch (IOException) when (File.Exists(lockPath))
+            {
+                return null; // held by someone else
+            }
+            catch (UnauthorizedAccessException) when (File.Exists(lockPath))
+            {
+                return null; // Windows reports some sharing violations this way
+            }
+        }
+
+        public void Dispose()
+        {
+            var s = Interlocked.Exchange(ref _stream, null);
+            s?.Dispose();
+        }
+    }
+
+    internal static class ThreadSafeRandom
+    {
+        [ThreadStatic]
+        private static Random? _random;
+
+        public static int Next(int min, int max) => (_random ??= new Random(Guid.NewGuid().GetHashCode())).Next(min, max);
+    }
+}
