@@ -278,6 +278,9 @@ namespace BmadGuard.Core.Storage
             public long LastSeq { get; set; }
             public DateTimeOffset? LastTimestamp { get; set; }
             public Stream? Stream { get; set; }
+
+            /// <summary>The writer epoch this view was built under (see <see cref="StoreLock.ReadEpoch"/>).</summary>
+            public long Epoch { get; set; }
         }
 
         private void RecoverTailIfTorn()
@@ -298,9 +301,18 @@ namespace BmadGuard.Core.Storage
             // Maybe a writer is mid-append right now: decide under the lock.
             lock (_writeGate)
             {
-                using (AcquireLock(CancellationToken.None))
+                try
                 {
-                    SyncActiveSegment();
+                    using (var held = AcquireLock(CancellationToken.None))
+                    {
+                        SyncActiveSegment(held);
+                    }
+                }
+                catch (BmadGuardException ex) when (ex.Code == ErrorCodes.LockTimeout)
+                {
+                    // Readers must not fail because a writer is busy; readers stop before an unchecked tail anyway.
+                    AddNotice(new StoreNotice("TailNotChecked",
+                        $"The end of the log looks incomplete, but the writers' lock was busy, so it was not checked now; the next writer will. ({ex.Message})", LockPath));
                 }
             }
         }
@@ -323,10 +335,11 @@ namespace BmadGuard.Core.Storage
         /// Under the lock: brings <see cref="_active"/> up to date with the files (other processes append and
         /// roll over too) and cuts a torn tail. Cheap when nothing changed: one fstat and one existence probe.
         /// </summary>
-        private ActiveSegment SyncActiveSegment()
+        private ActiveSegment SyncActiveSegment(StoreLock held)
         {
             var active = _active;
-            if (active != null && active.Stream != null)
+            long epoch = held.ReadEpoch();
+            if (active != null && active.Stream != null && active.Epoch == epoch)
             {
                 long length = active.Stream.Length;
                 if (length == active.ValidEnd && !File.Exists(Path.Combine(SegmentsDir, SegmentNames.For(active.LastSeq + 1))))
@@ -357,7 +370,7 @@ namespace BmadGuard.Core.Storage
             }
 
             var stream = OpenSegmentForWrite(path);
-            active = new ActiveSegment(path, firstSeq, tail.ValidEnd, tail.LastSeq, tail.LastTimestamp) { Stream = stream };
+            active = new ActiveSegment(path, firstSeq, tail.ValidEnd, tail.LastSeq, tail.LastTimestamp) { Stream = stream, Epoch = epoch };
             if (active.LastTimestamp == null && segments.Count > 1)
             {
                 active.LastTimestamp = SegmentTail.Scan(segments[segments.Count - 2].Path).LastTimestamp;
@@ -526,9 +539,9 @@ namespace BmadGuard.Core.Storage
             lock (_writeGate)
             {
                 ThrowIfDisposed();
-                using (AcquireLock(cancellationToken))
+                using (var held = AcquireLock(cancellationToken))
                 {
-                    var active = SyncActiveSegment();
+                    var active = SyncActiveSegment(held);
                     var buffer = new MemoryStream(prepared.Count * 256);
                     var pending = new List<EventRecord>();
                     DateTimeOffset now = DateTimeOffset.UtcNow;
@@ -564,7 +577,7 @@ namespace BmadGuard.Core.Storage
 
                             CloseActive();
                             string path = CreateSegment(seq);
-                            active = new ActiveSegment(path, seq, 0, seq - 1, timestamp) { Stream = OpenSegmentForWrite(path) };
+                            active = new ActiveSegment(path, seq, 0, seq - 1, timestamp) { Stream = OpenSegmentForWrite(path), Epoch = active.Epoch };
                             active.ValidEnd = active.Stream.Length;
                             _active = active;
                             buffer.SetLength(0);
@@ -580,6 +593,7 @@ namespace BmadGuard.Core.Storage
                     }
 
                     WriteDurably(active, buffer);
+                    active.LastTimestamp = timestamp;
                     Acknowledge(pending, results, acknowledged);
                 }
             }

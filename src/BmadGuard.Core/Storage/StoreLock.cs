@@ -12,7 +12,7 @@ namespace BmadGuard.Core.Storage
     /// share mode on Windows. Either way the OS drops the lock when the holder's process dies, so a killed
     /// writer never blocks a later one, and a leftover lock file means nothing. On Linux this is the same
     /// lock as Python's <c>fcntl.flock(f, fcntl.LOCK_EX)</c>, which the legacy agents take on
-    /// <c>&lt;file&gt;.lock</c>. The file's contents are never read or written.
+    /// <c>&lt;file&gt;.lock</c>. The file holds only the writer epoch (see <see cref="ReadEpoch"/>).
     /// </para>
     /// </summary>
     public sealed class StoreLock : IDisposable
@@ -83,6 +83,37 @@ namespace BmadGuard.Core.Storage
             {
                 return null; // Windows reports some sharing violations this way
             }
+        }
+
+        /// <summary>
+        /// The store's writer epoch, kept in the lock file and read through the held handle. Whatever swaps
+        /// segment files behind other processes' backs (restore, repair) bumps it, so a writer that cached an
+        /// open segment handle knows to look again instead of appending to a file that is no longer the log.
+        /// </summary>
+        public long ReadEpoch()
+        {
+            var s = _stream ?? throw new ObjectDisposedException(nameof(StoreLock));
+            s.Position = 0;
+            byte[] buffer = new byte[32];
+            int n = s.Read(buffer, 0, buffer.Length);
+            long epoch = 0;
+            for (int i = 0; i < n && buffer[i] >= (byte)'0' && buffer[i] <= (byte)'9'; i++)
+            {
+                epoch = (epoch * 10) + (buffer[i] - '0');
+            }
+
+            return epoch;
+        }
+
+        /// <summary>Bumps the writer epoch (call while holding the lock, before replacing any segment file).</summary>
+        public void BumpEpoch()
+        {
+            var s = _stream ?? throw new ObjectDisposedException(nameof(StoreLock));
+            byte[] bytes = System.Text.Encoding.ASCII.GetBytes((ReadEpoch() + 1).ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n");
+            s.Position = 0;
+            s.Write(bytes, 0, bytes.Length);
+            s.SetLength(bytes.Length);
+            // No fsync: the epoch only invalidates caches of processes that are running; after a crash none are.
         }
 
         public void Dispose()
