@@ -80,6 +80,31 @@ namespace BmadGuard.Tests.PowerShell
             Assert.Equal(1, _store.GetStatistics().TotalEvents);
         }
 
+        [Theory]
+        [InlineData("{\"a\":", ErrorCodes.InvalidData)]
+        [InlineData("{\"a\":[1,2}", ErrorCodes.InvalidData)]
+        [InlineData("{\"a\":1} x", ErrorCodes.InvalidData)]
+        [InlineData("", null)]
+        public void Malformed_json_text_is_InvalidData_not_a_depth_problem(string json, string? code)
+        {
+            if (code == null)
+            {
+                Assert.Equal("{}", Stored(json));
+                return;
+            }
+
+            var ex = Assert.Throws<BmadGuardException>(() => Stored(json));
+            Assert.Equal(code, ex.Code);
+        }
+
+        [Fact]
+        public void Json_text_nested_deeper_than_the_limit_is_DataTooDeep()
+        {
+            string deep = string.Concat(Enumerable.Repeat("{\"a\":", 70)) + "1" + new string('}', 70);
+            var ex = Assert.Throws<BmadGuardException>(() => Stored(deep));
+            Assert.Equal(ErrorCodes.DataTooDeep, ex.Code);
+        }
+
         [Fact]
         public void No_data_is_an_empty_object()
         {
