@@ -32,7 +32,7 @@ namespace BmadGuard.Completion
             }
 
             string prefix = (wordToComplete ?? string.Empty).Trim('\'', '"');
-            var pattern = new WildcardPattern(prefix + "*", WildcardOptions.IgnoreCase);
+            var pattern = new WildcardPattern(WildcardPattern.Escape(prefix) + "*", WildcardOptions.IgnoreCase);
             return Names(store, select)
                 .Where(n => pattern.IsMatch(n))
                 .OrderBy(n => n, StringComparer.OrdinalIgnoreCase)
