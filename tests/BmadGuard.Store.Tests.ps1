@@ -47,9 +47,13 @@ Describe 'The BmadGuard module' {
         $manifest.CompatiblePSEditions | Should -Contain 'Desktop'
     }
 
-    It 'exports exactly the store cmdlets' {
-        $names = (Get-Command -Module BmadGuard -CommandType Cmdlet).Name | Sort-Object
-        $names | Should -Be @('Get-BmadEvent', 'Get-BmadStoreStatistics', 'New-BmadStore', 'Publish-BmadEvent')
+    It 'exports exactly the cmdlets the manifest lists, the store cmdlets among them' {
+        $listed = (Import-PowerShellDataFile -Path $script:ManifestPath).CmdletsToExport | Sort-Object
+        $exported = (Get-Command -Module BmadGuard -CommandType Cmdlet).Name | Sort-Object
+        $exported | Should -Be $listed
+        foreach ($name in 'New-BmadStore', 'Publish-BmadEvent', 'Get-BmadEvent', 'Get-BmadStoreStatistics') {
+            $exported | Should -Contain $name
+        }
     }
 
     It '<_> has help with a synopsis and at least two examples' -ForEach @(
@@ -284,6 +288,12 @@ Describe 'Publish-BmadEvent' {
             (Get-Fqid 'PublishBmadEventInvalidEventType' 'PublishBmadEventCommand'),
             (Get-Fqid 'PublishBmadEventDataNotObject' 'PublishBmadEventCommand'))
         (Get-BmadEvent -Store $store).Type | Should -Be @('ok.first', 'ok.third')
+    }
+
+    It 'refuses piped text that is not an event object' {
+        { 'just some text' | Publish-BmadEvent -Store $store -ErrorAction Stop } |
+            Should -Throw -ErrorId (Get-Fqid 'PublishBmadEventInvalidArgument' 'PublishBmadEventCommand')
+        (Get-BmadStoreStatistics -Store $store).TotalEvents | Should -Be 0
     }
 
     It 'publishes large pipelines in batches, every event exactly once' {
