@@ -20,9 +20,9 @@
 
     FunctionsToExport    = @()
     CmdletsToExport      = @(
-        'New-BmadStore'
-        'Publish-BmadEvent'
-        'Get-BmadEvent'
+        'New-BmadStore',
+        'Publish-BmadEvent',
+        'Get-BmadEvent',
         'Get-BmadStoreStatistics'
     )
     VariablesToExport    = @()
