@@ -25,22 +25,20 @@ else {
 $binaryModulePath = [System.IO.Path]::Combine($PSScriptRoot, 'bin', $framework, 'BmadGuard.dll')
 
 if ('BmadGuard.Commands.PublishBmadEventCommand' -as [type]) {
-    # The assembly is already loaded in this process (Remove-Module then Import-Module): an assembly cannot be
-    # loaded twice, so import the loaded one again.
+    # The assembly is already loaded in this process (Remove-Module then Import-Module, or a second
+    # runspace): an assembly cannot be loaded twice, so import the loaded one again.
     $binaryModule = & $importModule -Assembly ([BmadGuard.Commands.PublishBmadEventCommand].Assembly) -Force -PassThru
-}
-else {
-    $binaryModule = & $importModule -Name $binaryModulePath -ErrorAction Stop -PassThru
-}
 
-if ($binaryModule) {
-    # Re-importing a loaded assembly does not put its cmdlets into this module's scope
-    # (https://github.com/PowerShell/PowerShell/issues/20710); add them explicitly so they are exported.
+    # Importing an already loaded assembly does not put its cmdlets into this module's scope
+    # (https://github.com/PowerShell/PowerShell/issues/20710); add them so the manifest can export them.
     $addExportedCmdlet = [System.Management.Automation.PSModuleInfo].GetMethod(
         'AddExportedCmdlet', [System.Reflection.BindingFlags]'Instance, NonPublic')
-    if ($addExportedCmdlet) {
+    if ($binaryModule -and $addExportedCmdlet) {
         foreach ($cmdlet in $binaryModule.ExportedCmdlets.Values) {
-            $addExportedCmdlet.Invoke($ExecutionContext.SessionState.Module, @(, $cmdlet))
+            $null = $addExportedCmdlet.Invoke($ExecutionContext.SessionState.Module, @(, $cmdlet))
         }
     }
+}
+else {
+    & $importModule -Name $binaryModulePath -ErrorAction Stop
 }
