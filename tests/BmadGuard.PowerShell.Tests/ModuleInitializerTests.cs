@@ -42,11 +42,11 @@ namespace BmadGuard.Tests.PowerShell
         /// <summary>Debug or Release: the configuration this test assembly was built in.</summary>
         private static string Configuration() => new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
 
-        /// <summary>Lays out output/BmadGuard/bin/net8.0 as the module build does; returns BmadGuard.dll's path.</summary>
-        private string LayOutModule()
+        /// <summary>Lays out output/BmadGuard/bin/&lt;tfm&gt; as the module build does; returns BmadGuard.dll's path.</summary>
+        private string LayOutModule(string tfm = "net8.0")
         {
-            string built = Path.Combine(Root(), "src", "BmadGuard.PowerShell", "bin", Configuration(), "net8.0");
-            string bin = Path.Combine(_dir, "BmadGuard", "bin", "net8.0");
+            string built = Path.Combine(Root(), "src", "BmadGuard.PowerShell", "bin", Configuration(), tfm);
+            string bin = Path.Combine(_dir, "BmadGuard", "bin", tfm);
             string deps = Path.Combine(bin, "dependencies");
             Directory.CreateDirectory(deps);
             foreach (string dll in Directory.GetFiles(built, "*.dll"))
@@ -104,6 +104,19 @@ namespace BmadGuard.Tests.PowerShell
             var json = lines.Where(l => l.StartsWith("System.Text.Json|", StringComparison.Ordinal)).Select(l => l.Split('|')).ToArray();
             Assert.Contains(json, j => j[1] == "BmadGuard.Dependencies" && j[2] == Path.Combine(deps, "System.Text.Json.dll"));
             Assert.DoesNotContain(json, j => j[1] == "BmadGuard.Dependencies" && j[2] != Path.Combine(deps, "System.Text.Json.dll"));
+        }
+
+        [Fact]
+        public void The_netstandard_build_resolves_Core_from_the_dependencies_folder()
+        {
+            // Windows PowerShell 5.1 (.NET Framework) cannot run here; on .NET the same AssemblyResolve hook runs
+            // after the default context fails, which at least proves the hook finds and loads the engine.
+            string moduleDll = LayOutModule("netstandard2.0");
+            string deps = Path.Combine(Path.GetDirectoryName(moduleDll)!, "dependencies");
+            var lines = Probe(moduleDll, Sma());
+            Assert.Contains("data|2|2|x", lines);
+            var core = lines.Single(l => l.StartsWith("BmadGuard.Core|", StringComparison.Ordinal)).Split('|');
+            Assert.Equal(Path.Combine(deps, "BmadGuard.Core.dll"), core[2]);
         }
 
         [Fact]
