@@ -260,12 +260,13 @@ Describe 'Publish-BmadEvent' {
     It 'takes objects with Type, Data, Source and CorrelationId properties' {
         $events = @(
             [pscustomobject]@{ Type = 'x.one'; Data = @{ a = 1 }; Source = 'src-1'; CorrelationId = 'c1' }
-            [pscustomobject]@{ Type = 'x.two'; Data = '{"b":2}'; Source = 'src-2' }
+            [pscustomobject]@{ Type = 'x.two'; Data = '{"b":2}'; Source = 'src-2'; CorrelationId = '' }   # a blank CSV column
         ) | Publish-BmadEvent -Store $store
         $events.Type | Should -Be @('x.one', 'x.two')
         $events.Source | Should -Be @('src-1', 'src-2')
         $events[0].CorrelationId | Should -Be 'c1'
         $events[1].DataJson | Should -BeExactly '{"b":2}'
+        $events[1].CorrelationId | Should -BeNullOrEmpty
     }
 
     It 'takes the type from the command line and the rest from piped objects' {

@@ -110,6 +110,10 @@ namespace BmadGuard.Commands
 
         private static PendingEvent FromFields(string type, object? data, string? source, string? correlationId, object? target)
         {
+            // An empty Source or CorrelationId (a blank CSV column, an unset property) means none.
+            source = string.IsNullOrEmpty(source) ? null : source;
+            correlationId = string.IsNullOrEmpty(correlationId) ? null : correlationId;
+
             // Names are checked here so a bad one is reported at its own item; data is checked by Core at publish.
             EventSerializer.ValidateType(type);
             if (source != null)
