@@ -86,8 +86,9 @@ namespace BmadGuard.Infrastructure
 #if NET8_0_OR_GREATER
         private static Assembly? ResolveIntoDependencyContext(AssemblyLoadContext context, AssemblyName name)
         {
-            // Only the engine is redirected: everything it needs follows it into the isolated context.
-            if (!string.Equals(name.Name, "BmadGuard.Core", StringComparison.Ordinal) || DependencyPath(name.Name) == null)
+            // Only the engine (BmadGuard.Core, and any later BmadGuard.* engine assembly) is redirected:
+            // everything it needs follows it into the isolated context.
+            if (name.Name == null || !name.Name.StartsWith("BmadGuard.", StringComparison.Ordinal) || DependencyPath(name.Name) == null)
             {
                 return null;
             }
