@@ -316,7 +316,8 @@ Describe 'Publish-BmadEvent' {
         $inTarget = Get-BmadEvent -Store $target
         $inTarget.Type | Should -Be $original.Type
         $inTarget.Source | Should -Be $original.Source
-        $inTarget.CorrelationId | Should -Be $original.CorrelationId
+        $inTarget[0].CorrelationId | Should -Be 'c-9'
+        $inTarget[1].CorrelationId | Should -BeNullOrEmpty
         $inTarget.DataJson | Should -Be $original.DataJson
         $inTarget[0].Id | Should -Not -Be $original[0].Id
     }
