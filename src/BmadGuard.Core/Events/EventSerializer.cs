@@ -191,7 +191,9 @@ namespace BmadGuard.Core.Events
                     AllowDuplicateProperties = false,
                 });
             }
-            catch (JsonException ex) when (ex.Message.IndexOf("depth", StringComparison.OrdinalIgnoreCase) >= 0)
+            // Only the reader's depth limit ("The maximum configured depth of N has been exceeded"): truncated
+            // input says "Expected depth to be zero at the end of the JSON payload" and is InvalidData.
+            catch (JsonException ex) when (ex.Message.IndexOf("configured depth", StringComparison.OrdinalIgnoreCase) >= 0)
             {
                 throw new BmadGuardException(ErrorCodes.DataTooDeep, FailureKind.InvalidInput,
                     $"Event data nests deeper than the limit of {maxDepth} levels.", inner: ex);

@@ -1,0 +1,327 @@
+using System;
+using System.Collections;
+using System.Collections.Generic;
+using System.Collections.Specialized;
+using System.IO;
+using System.Management.Automation;
+using BmadGuard.Core;
+using BmadGuard.Core.Events;
+using BmadGuard.Core.Storage;
+
+namespace BmadGuard.Infrastructure
+{
+    /// <summary>
+    /// What every BmadGuard cmdlet shares: which store to use, how a Core failure becomes an ErrorRecord,
+    /// and how PowerShell objects become the plain object graph Core serializes. Cmdlets stay thin by
+    /// calling these; later cmdlets (backup, restore, monitor, ...) reuse them.
+    /// </summary>
+    internal static class BmadCmdletSupport
+    {
+        /// <summary>How deep <see cref="UnwrapData"/> follows nesting; deeper values are passed on as they are
+        /// and Core reports them (DataTooDeep). Above Core's largest MaxDepth setting (1000).</summary>
+        internal const int MaxUnwrapDepth = 1001;
+
+        // ------------------------------------------------------------------ store resolution
+
+        /// <summary>
+        /// The store a command uses: <paramref name="store"/> when given, else <c>$env:BMADGUARD_STORE</c>,
+        /// else the documented default (<see cref="StorePaths.DefaultStore"/>). Relative paths and PSDrive
+        /// paths resolve against the PowerShell location (never the process directory).
+        /// Throws a terminating error when the path is not a file-system path.
+        /// </summary>
+        public static string ResolveStorePath(PSCmdlet cmdlet, string? store, string errorPrefix)
+        {
+            string raw = string.IsNullOrWhiteSpace(store) ? StorePaths.DefaultStore() : store!;
+            string resolved;
+            ProviderInfo provider;
+            try
+            {
+                resolved = cmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath(raw, out provider, out _);
+            }
+            catch (Exception ex) when (ex is SessionStateException
+                                       || ex is NotSupportedException || ex is ArgumentException || ex is PSInvalidOperationException)
+            {
+                cmdlet.ThrowTerminatingError(new ErrorRecord(
+                    new ArgumentException($"The store path '{raw}' cannot be resolved: {ex.Message}", ex),
+                    errorPrefix + "InvalidStorePath", ErrorCategory.InvalidArgument, raw));
+                throw; // not reached: ThrowTerminatingError always throws
+            }
+
+            if (!string.Equals(provider.Name, "FileSystem", StringComparison.OrdinalIgnoreCase))
+            {
+                cmdlet.ThrowTerminatingError(new ErrorRecord(
+                    new ArgumentException($"The store path '{raw}' is on the {provider.Name} provider; a store is a file-system directory."),
+                    errorPrefix + "InvalidStorePath", ErrorCategory.InvalidArgument, raw));
+            }
+
+            return resolved;
+        }
+
+        /// <summary>Opens the store, turning a failure into a terminating error (nothing can proceed without it).</summary>
+        public static IEventStore OpenStore(PSCmdlet cmdlet, string storePath, string errorPrefix, TimeSpan? lockTimeout = null)
+        {
+            try
+            {
+                var options = new StoreOpenOptions();
+                if (lockTimeout.HasValue)
+                {
+                    options.LockTimeout = lockTimeout.Value;
+                }
+
+                var store = FileEventStore.Open(storePath, options);
+                WriteNotices(cmdlet, store);
+                return store;
+            }
+            catch (Exception ex) when (IsStoreFailure(ex))
+            {
+                cmdlet.ThrowTerminatingError(ToErrorRecord(ex, errorPrefix, storePath));
+                throw;
+            }
+        }
+
+        /// <summary>
+        /// Opens the store for one pipeline item: a failure is written as a non-terminating error (the next
+        /// item, e.g. another store path, may still work) and false is returned.
+        /// </summary>
+        public static bool TryOpenStore(PSCmdlet cmdlet, string storePath, string errorPrefix, out IEventStore? store)
+        {
+            try
+            {
+                store = FileEventStore.Open(storePath);
+                WriteNotices(cmdlet, store);
+                return true;
+            }
+            catch (Exception ex) when (IsStoreFailure(ex))
+            {
+                cmdlet.WriteError(ToErrorRecord(ex, errorPrefix, storePath));
+                store = null;
+                return false;
+            }
+        }
+
+        /// <summary>Things the store noticed and fixed, or wants a person to know: warnings, not errors.</summary>
+        public static void WriteNotices(Cmdlet cmdlet, IEventStore store)
+        {
+            foreach (var notice in store.Notices)
+            {
+                cmdlet.WriteWarning($"{notice.Code}: {notice.Message}");
+            }
+        }
+
+        // ------------------------------------------------------------------ errors
+
+        /// <summary>The failures BmadGuard turns into ErrorRecords; anything else is a bug and propagates.</summary>
+        public static bool IsStoreFailure(Exception ex)
+            => ex is BmadGuardException || ex is IOException || ex is UnauthorizedAccessException;
+
+        /// <summary>
+        /// The ErrorId for a Core code: <c>&lt;Command&gt;&lt;Condition&gt;</c>, e.g.
+        /// <c>PublishBmadEvent</c> + <c>InvalidEventType</c>. Codes are already PascalCase and stable.
+        /// </summary>
+        public static string ErrorId(string errorPrefix, string code) => errorPrefix + code;
+
+        /// <summary>The ErrorCategory for a Core error code (the table users and tests rely on).</summary>
+        public static ErrorCategory CategoryFor(string code, FailureKind kind)
+        {
+            switch (code)
+            {
+                case ErrorCodes.InvalidData:
+                case ErrorCodes.DataNotObject:
+                case ErrorCodes.DataTooDeep:
+                case ErrorCodes.InvalidUtf8:
+                case ErrorCodes.EventTooLarge:
+                case ErrorCodes.UnserializableData:
+                    return ErrorCategory.InvalidData;
+                case ErrorCodes.InvalidEventType:
+                case ErrorCodes.ReservedEventType:
+                case ErrorCodes.InvalidSource:
+                case ErrorCodes.InvalidCorrelationId:
+                case ErrorCodes.InvalidConsumerName:
+                case ErrorCodes.InvalidArgument:
+                    return ErrorCategory.InvalidArgument;
+                case ErrorCodes.LockTimeout:
+                    return ErrorCategory.ResourceBusy;
+                case ErrorCodes.StoreFull:
+                    return ErrorCategory.WriteError;
+                case ErrorCodes.StoreIOError:
+                    return ErrorCategory.ResourceUnavailable;
+                case ErrorCodes.StoreDamaged:
+                    return ErrorCategory.ReadError;
+                case ErrorCodes.UnsupportedFormat:
+                    return ErrorCategory.InvalidData;
+                case ErrorCodes.StoreNotFound:
+                    return ErrorCategory.ObjectNotFound;
+                case ErrorCodes.StoreAlreadyExists:
+                    return ErrorCategory.ResourceExists;
+                default:
+                    return kind == FailureKind.InvalidInput ? ErrorCategory.InvalidArgument : ErrorCategory.NotSpecified;
+            }
+        }
+
+        /// <summary>The ErrorId condition and category for any failure <see cref="IsStoreFailure"/> accepts.</summary>
+        public static (string Condition, ErrorCategory Category) Describe(Exception ex)
+        {
+            switch (ex)
+            {
+                case BmadGuardException bge:
+                    return (bge.Code, CategoryFor(bge.Code, bge.Kind));
+                case UnauthorizedAccessException _:
+                    return ("AccessDenied", ErrorCategory.PermissionDenied);
+                case IOException _:
+                    return (ErrorCodes.StoreIOError, ErrorCategory.ResourceUnavailable);
+                default:
+                    return ("Failed", ErrorCategory.NotSpecified);
+            }
+        }
+
+        /// <summary>An ErrorRecord for a failure, with a stable ErrorId and the mapped category.</summary>
+        public static ErrorRecord ToErrorRecord(Exception ex, string errorPrefix, object? target)
+        {
+            var (condition, category) = Describe(ex);
+            return new ErrorRecord(ex, ErrorId(errorPrefix, condition), category, target);
+        }
+
+        /// <summary>True when the failure is the caller's input (one bad item: write an error and go on).</summary>
+        public static bool IsInvalidInput(Exception ex) => ex is BmadGuardException bge && bge.Kind == FailureKind.InvalidInput;
+
+        // ------------------------------------------------------------------ PowerShell objects → data
+
+        /// <summary>
+        /// The draft for an event's fields. A string <paramref name="data"/> is JSON text (validated strictly
+        /// by Core); anything else is an object graph made plain by <see cref="UnwrapData"/>; null is {}.
+        /// </summary>
+        public static EventDraft ToDraft(string type, object? data, string? source, string? correlationId)
+        {
+            object? plain = UnwrapData(data);
+            return plain is string json
+                ? EventDraft.FromJson(type, source, correlationId, json)
+                : EventDraft.FromObject(type, source, correlationId, plain);
+        }
+
+        /// <summary>
+        /// Makes a PowerShell value something Core's serializer understands: a PSCustomObject becomes an
+        /// ordered dictionary of its properties, any other PSObject its BaseObject, a dictionary stays itself
+        /// (copied only when a value inside needs unwrapping), a list becomes object[]; scalars pass through.
+        /// What is left that Core cannot store (a ScriptBlock, a FileInfo, ...) is reported by Core.
+        /// </summary>
+        public static object? UnwrapData(object? value) => Unwrap(value, 0, new HashSet<object>(ReferenceComparer.Instance));
+
+        private static object? Unwrap(object? value, int depth, HashSet<object> path)
+        {
+            if (value is PSObject pso)
+            {
+                if (pso.BaseObject is PSCustomObject)
+                {
+                    return UnwrapCustomObject(pso, depth, path);
+                }
+
+                value = pso.BaseObject;
+            }
+
+            if (value == null || value is string || value.GetType().IsPrimitive || value is decimal || value is DateTime
+                || value is DateTimeOffset || value is Guid || value is TimeSpan || value is Enum || value is Uri)
+            {
+                return value;
+            }
+
+            if (depth >= MaxUnwrapDepth || !path.Add(value))
+            {
+                // Too deep, or a cycle: hand it on unchanged and let Core name the problem.
+                return value;
+            }
+
+            try
+            {
+                if (value is IDictionary dict)
+                {
+                    return UnwrapDictionary(dict, depth, path);
+                }
+
+                if (value is IEnumerable list)
+                {
+                    var items = new List<object?>();
+                    foreach (object? item in list)
+                    {
+                        items.Add(Unwrap(item, depth + 1, path));
+                    }
+
+                    return items.ToArray();
+                }
+
+                return value;
+            }
+            finally
+            {
+                path.Remove(value);
+            }
+        }
+
+        private static object UnwrapCustomObject(PSObject pso, int depth, HashSet<object> path)
+        {
+            if (depth >= MaxUnwrapDepth || !path.Add(pso))
+            {
+                return pso;
+            }
+
+            try
+            {
+                var result = new OrderedDictionary(StringComparer.OrdinalIgnoreCase);
+                foreach (var property in pso.Properties)
+                {
+                    result[property.Name] = Unwrap(property.Value, depth + 1, path);
+                }
+
+                return result;
+            }
+            finally
+            {
+                path.Remove(pso);
+            }
+        }
+
+        private static IDictionary UnwrapDictionary(IDictionary dict, int depth, HashSet<object> path)
+        {
+            OrderedDictionary? copy = null;
+            int index = 0;
+            foreach (DictionaryEntry entry in dict)
+            {
+                object? plain = Unwrap(entry.Value, depth + 1, path);
+                if (copy == null && !ReferenceEquals(plain, entry.Value))
+                {
+                    // A value changed: copy what came before, then continue into the copy.
+                    copy = new OrderedDictionary();
+                    int i = 0;
+                    foreach (DictionaryEntry earlier in dict)
+                    {
+                        if (i++ == index)
+                        {
+                            break;
+                        }
+
+                        copy[UnwrapKey(earlier.Key)] = Unwrap(earlier.Value, depth + 1, path);
+                    }
+                }
+
+                if (copy != null)
+                {
+                    copy[UnwrapKey(entry.Key)] = plain;
+                }
+
+                index++;
+            }
+
+            return copy ?? dict;
+        }
+
+        private static object UnwrapKey(object key) => key is PSObject p ? p.BaseObject : key;
+
+        private sealed class ReferenceComparer : IEqualityComparer<object>
+        {
+            public static readonly ReferenceComparer Instance = new ReferenceComparer();
+
+            public new bool Equals(object? x, object? y) => ReferenceEquals(x, y);
+
+            public int GetHashCode(object obj) => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(obj);
+        }
+    }
+}

@@ -1,0 +1,61 @@
+using System;
+using System.Linq;
+using System.Reflection;
+using System.Runtime.Loader;
+
+namespace BmadGuard.PowerShell.LoadProbe
+{
+    /// <summary>
+    /// Usage: LoadProbe &lt;module bin/net8.0/BmadGuard.dll&gt; &lt;System.Management.Automation.dll&gt; [--no-init]
+    /// Prints one line per loaded BmadGuard*/System.Text.Json assembly: name|load context|location, then "data|..."
+    /// with the converted event data, or "error|..." if touching Core failed.
+    /// </summary>
+    internal static class Program
+    {
+        private static int Main(string[] args)
+        {
+            string moduleDll = args[0];
+            string smaPath = args[1];
+            bool init = !args.Contains("--no-init");
+
+            // PowerShell itself provides System.Management.Automation; here a stand-in satisfies the type loads.
+            AssemblyLoadContext.Default.Resolving += (context, name) =>
+                name.Name == "System.Management.Automation" ? context.LoadFromAssemblyPath(smaPath) : null;
+
+            var module = AssemblyLoadContext.Default.LoadFromAssemblyPath(moduleDll);
+            if (init)
+            {
+                var initializer = module.GetType("BmadGuard.Infrastructure.ModuleInitializer", throwOnError: true)!;
+                initializer.GetMethod("OnImport")!.Invoke(Activator.CreateInstance(initializer), null);
+            }
+
+            try
+            {
+                var eventType = module.GetType("BmadGuard.BmadEvent", throwOnError: true)!;
+                var ctor = eventType.GetConstructors(BindingFlags.NonPublic | BindingFlags.Instance).Single();
+                object e = ctor.Invoke(new object?[] { 1L, "id-1", DateTimeOffset.UnixEpoch, "a.b", "probe", null, "{\"k\":[1,2],\"s\":\"x\"}", "{}" });
+                var data = (System.Collections.IDictionary)eventType.GetProperty("Data")!.GetValue(e)!;
+                Console.WriteLine($"data|{data.Count}|{((object[])data["k"]!).Length}|{data["s"]}");
+            }
+            catch (TargetInvocationException ex) when (ex.InnerException != null)
+            {
+                Console.WriteLine($"error|{ex.InnerException.GetType().Name}|{ex.InnerException.Message}");
+            }
+            catch (Exception ex)
+            {
+                Console.WriteLine($"error|{ex.GetType().Name}|{ex.Message}");
+            }
+
+            foreach (var a in AppDomain.CurrentDomain.GetAssemblies())
+            {
+                string name = a.GetName().Name ?? "";
+                if (name.StartsWith("BmadGuard", StringComparison.Ordinal) || name == "System.Text.Json")
+                {
+                    Console.WriteLine($"{name}|{AssemblyLoadContext.GetLoadContext(a)?.Name}|{a.Location}");
+                }
+            }
+
+            return 0;
+        }
+    }
+}

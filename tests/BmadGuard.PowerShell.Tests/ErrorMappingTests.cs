@@ -1,0 +1,90 @@
+using System;
+using System.IO;
+using System.Linq;
+using System.Management.Automation;
+using System.Reflection;
+using System.Text.RegularExpressions;
+using BmadGuard.Core;
+using BmadGuard.Infrastructure;
+using Xunit;
+
+namespace BmadGuard.Tests.PowerShell
+{
+    /// <summary>The Core error code → ErrorId / ErrorCategory table that scripts and Pester tests rely on.</summary>
+    public class ErrorMappingTests
+    {
+        [Theory]
+        [InlineData(ErrorCodes.InvalidEventType, FailureKind.InvalidInput, ErrorCategory.InvalidArgument)]
+        [InlineData(ErrorCodes.ReservedEventType, FailureKind.InvalidInput, ErrorCategory.InvalidArgument)]
+        [InlineData(ErrorCodes.InvalidSource, FailureKind.InvalidInput, ErrorCategory.InvalidArgument)]
+        [InlineData(ErrorCodes.InvalidCorrelationId, FailureKind.InvalidInput, ErrorCategory.InvalidArgument)]
+        [InlineData(ErrorCodes.InvalidConsumerName, FailureKind.InvalidInput, ErrorCategory.InvalidArgument)]
+        [InlineData(ErrorCodes.InvalidArgument, FailureKind.InvalidInput, ErrorCategory.InvalidArgument)]
+        [InlineData(ErrorCodes.InvalidData, FailureKind.InvalidInput, ErrorCategory.InvalidData)]
+        [InlineData(ErrorCodes.DataNotObject, FailureKind.InvalidInput, ErrorCategory.InvalidData)]
+        [InlineData(ErrorCodes.DataTooDeep, FailureKind.InvalidInput, ErrorCategory.InvalidData)]
+        [InlineData(ErrorCodes.InvalidUtf8, FailureKind.InvalidInput, ErrorCategory.InvalidData)]
+        [InlineData(ErrorCodes.EventTooLarge, FailureKind.InvalidInput, ErrorCategory.InvalidData)]
+        [InlineData(ErrorCodes.UnserializableData, FailureKind.InvalidInput, ErrorCategory.InvalidData)]
+        [InlineData(ErrorCodes.LockTimeout, FailureKind.StoreProblem, ErrorCategory.ResourceBusy)]
+        [InlineData(ErrorCodes.StoreFull, FailureKind.StoreProblem, ErrorCategory.WriteError)]
+        [InlineData(ErrorCodes.StoreIOError, FailureKind.StoreProblem, ErrorCategory.ResourceUnavailable)]
+        [InlineData(ErrorCodes.StoreDamaged, FailureKind.StoreProblem, ErrorCategory.ReadError)]
+        [InlineData(ErrorCodes.UnsupportedFormat, FailureKind.StoreProblem, ErrorCategory.InvalidData)]
+        [InlineData(ErrorCodes.StoreNotFound, FailureKind.StoreProblem, ErrorCategory.ObjectNotFound)]
+        [InlineData(ErrorCodes.StoreAlreadyExists, FailureKind.StoreProblem, ErrorCategory.ResourceExists)]
+        public void Each_core_code_has_its_category_and_an_ErrorId_of_command_plus_code(string code, FailureKind kind, ErrorCategory expected)
+        {
+            var (condition, category) = BmadCmdletSupport.Describe(new BmadGuardException(code, kind, "m"));
+            Assert.Equal(code, condition);
+            Assert.Equal(expected, category);
+            Assert.Equal("PublishBmadEvent" + code, BmadCmdletSupport.ErrorId("PublishBmadEvent", condition));
+        }
+
+        [Fact]
+        public void The_example_id_from_the_conventions_is_what_bad_data_produces()
+        {
+            var (condition, _) = BmadCmdletSupport.Describe(new BmadGuardException(ErrorCodes.InvalidData, FailureKind.InvalidInput, "m"));
+            Assert.Equal("PublishBmadEventInvalidData", BmadCmdletSupport.ErrorId("PublishBmadEvent", condition));
+        }
+
+        [Fact]
+        public void Every_code_Core_defines_gives_a_PascalCase_ErrorId()
+        {
+            var codes = typeof(ErrorCodes).GetFields(BindingFlags.Public | BindingFlags.Static)
+                .Where(f => f.IsLiteral && f.FieldType == typeof(string))
+                .Select(f => (string)f.GetRawConstantValue()!)
+                .ToArray();
+            Assert.NotEmpty(codes);
+            foreach (string code in codes)
+            {
+                var (condition, _) = BmadCmdletSupport.Describe(new BmadGuardException(code, FailureKind.StoreProblem, "m"));
+                Assert.Matches(new Regex("^GetBmadEvent[A-Z][A-Za-z0-9]*$"), BmadCmdletSupport.ErrorId("GetBmadEvent", condition));
+            }
+        }
+
+        [Fact]
+        public void A_code_Core_adds_later_still_gets_a_category_from_its_kind()
+        {
+            Assert.Equal(ErrorCategory.InvalidArgument, BmadCmdletSupport.CategoryFor("SomethingNewAndBad", FailureKind.InvalidInput));
+            Assert.Equal(ErrorCategory.NotSpecified, BmadCmdletSupport.CategoryFor("SomethingNewInTheStore", FailureKind.StoreProblem));
+        }
+
+        [Fact]
+        public void Plain_io_failures_are_store_failures_with_their_own_ids()
+        {
+            Assert.Equal((ErrorCodes.StoreIOError, ErrorCategory.ResourceUnavailable), BmadCmdletSupport.Describe(new IOException("disk")));
+            Assert.Equal(("AccessDenied", ErrorCategory.PermissionDenied), BmadCmdletSupport.Describe(new UnauthorizedAccessException("no")));
+            Assert.True(BmadCmdletSupport.IsStoreFailure(new IOException()));
+            Assert.False(BmadCmdletSupport.IsStoreFailure(new InvalidOperationException()));
+        }
+
+        [Fact]
+        public void Only_input_failures_are_per_item()
+        {
+            Assert.True(BmadCmdletSupport.IsInvalidInput(new BmadGuardException(ErrorCodes.DataTooDeep, FailureKind.InvalidInput, "m")));
+            Assert.False(BmadCmdletSupport.IsInvalidInput(new BmadGuardException(ErrorCodes.LockTimeout, FailureKind.StoreProblem, "m")));
+            Assert.False(BmadCmdletSupport.IsInvalidInput(new IOException()));
+        }
+    }
+}
