@@ -86,6 +86,7 @@ namespace BmadGuard.HelpGen
             }
 
             var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            var sectionLines = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
             i++;
             while (i < blocks.Count)
             {
@@ -111,6 +112,8 @@ namespace BmadGuard.HelpGen
                 {
                     throw new HelpFormatException(file, b.Line, $"section '## {section}' appears twice");
                 }
+
+                sectionLines[section] = b.Line;
 
                 int end = i + 1;
                 while (end < blocks.Count && !(blocks[end].Kind == BlockKind.Heading && blocks[end].Level <= 2))
@@ -155,12 +158,14 @@ namespace BmadGuard.HelpGen
 
             if (help.Synopsis.Count == 0)
             {
-                throw new HelpFormatException(file, lines.Length, "the page has no '## SYNOPSIS' text");
+                int at = sectionLines.TryGetValue("SYNOPSIS", out int l) ? l : 1;
+                throw new HelpFormatException(file, at, "the page has no '## SYNOPSIS' text");
             }
 
             if (help.Syntax.Count == 0)
             {
-                throw new HelpFormatException(file, lines.Length, "the page has no '## SYNTAX' code block");
+                int at = sectionLines.TryGetValue("SYNTAX", out int l) ? l : 1;
+                throw new HelpFormatException(file, at, "the page has no '## SYNTAX' code block");
             }
 
             CheckSyntaxAgainstParameters(help, file);
@@ -294,6 +299,11 @@ namespace BmadGuard.HelpGen
                     continue;
                 }
 
+                if (line.TrimStart().StartsWith("#", StringComparison.Ordinal))
+                {
+                    throw new HelpFormatException(file, 1, $"the front matter opened with '---' is never closed: line {i + 1} is markdown ('{line.Trim()}')");
+                }
+
                 int colon = line.IndexOf(':');
                 if (colon <= 0)
                 {
@@ -321,6 +331,14 @@ namespace BmadGuard.HelpGen
                     bool closed = false;
                     for (i++; i < lines.Length; i++)
                     {
+                        // A fence with a language inside a block means this block was never closed (markdown would
+                        // silently swallow the rest of the page into it).
+                        string inner = lines[i].TrimStart();
+                        if (inner.StartsWith(fence, StringComparison.Ordinal) && inner.Trim().Length > 3 && char.IsLetter(inner.Trim()[3]))
+                        {
+                            throw new HelpFormatException(file, open + 1, $"the code block opened here with {fence} is never closed (line {i + 1} opens another)");
+                        }
+
                         if (lines[i].Trim() == fence || (lines[i].TrimStart().StartsWith(fence, StringComparison.Ordinal) && lines[i].Trim().Trim(fence[0]).Length == 0))
                         {
                             closed = true;
