@@ -54,6 +54,23 @@ namespace BmadGuard.HelpGen
                 }
             }
 
+            IDictionary<string, object?>? psData = manifest.TryGetValue("PrivateData", out object? pd) && pd is IDictionary<string, object?> pdt
+                && pdt.TryGetValue("PSData", out object? psd) ? psd as IDictionary<string, object?> : null;
+            if (psData == null || PowerShellData.StringList(psData, "Tags").Count == 0)
+            {
+                problems.Add($"{moduleName}.psd1 has no PrivateData.PSData.Tags (the gallery's search terms)");
+            }
+
+            if (psData == null || !psData.TryGetValue("ProjectUri", out object? uri) || uri is not string u || u.Trim().Length == 0)
+            {
+                problems.Add($"{moduleName}.psd1 has no PrivateData.PSData.ProjectUri");
+            }
+
+            if (PowerShellData.StringList(manifest, "FormatsToProcess").Count == 0)
+            {
+                problems.Add($"{moduleName}.psd1 has no FormatsToProcess (the table views of the output types)");
+            }
+
             List<string> editions = PowerShellData.StringList(manifest, "CompatiblePSEditions");
             foreach (string edition in new[] { "Desktop", "Core" })
             {

@@ -316,8 +316,20 @@ namespace BmadGuard.HelpGen
             throw new HelpFormatException(file, 1, "the front matter opened with '---' is never closed by a second '---'");
         }
 
+        private static readonly Regex Placeholder = new Regex(@"\{\{.*?\}\}", RegexOptions.Compiled);
+
         private static List<Block> Tokenize(string[] lines, int start, string file)
         {
+            // PlatyPS's New-MarkdownHelp leaves '{{ Fill in the Description }}' where a person must write.
+            for (int k = start; k < lines.Length; k++)
+            {
+                Match placeholder = Placeholder.Match(lines[k]);
+                if (placeholder.Success)
+                {
+                    throw new HelpFormatException(file, k + 1, $"PlatyPS placeholder left in the page: '{placeholder.Value}'");
+                }
+            }
+
             var blocks = new List<Block>();
             for (int i = start; i < lines.Length; i++)
             {

@@ -205,6 +205,7 @@ Common.
             yield return new object[] { "syntax names an undocumented parameter", (Func<string, string>)(p => p.Replace("Get-Widget [-Name <String>]", "Get-Widget [-Name <String>] [-Force]")), 14, "-Force" };
             yield return new object[] { "parameter without yaml", (Func<string, string>)(p => p.Replace("```yaml", "```text")), 30, "no ```yaml" };
             yield return new object[] { "no synopsis", (Func<string, string>)(p => p.Replace("Gets widgets.\n", string.Empty)), 9, "SYNOPSIS" };
+            yield return new object[] { "PlatyPS placeholder left in", (Func<string, string>)(p => p.Replace("Text.\n", "{{ Fill in the Description }}\n")), 19, "placeholder" };
             yield return new object[] { "title differs from the file name", (Func<string, string>)(p => p.Replace("# Get-Widget", "# Get-Gadget")), 7, "Get-Gadget" };
         }
 

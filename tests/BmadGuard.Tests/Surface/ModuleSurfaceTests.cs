@@ -92,11 +92,15 @@ namespace BmadGuard.Tests.Surface
                 File.WriteAllText(Path.Combine(module, "Store.Tests.ps1"), "Describe 'x' {}");
                 File.WriteAllText(Path.Combine(module, "bin", "net8.0", "dependencies", "System.Management.Automation.dll"), "x");
                 File.Delete(Path.Combine(module, "en-US", "FakeGuard-Help.xml"));
+                string psd1 = Path.Combine(module, "FakeGuard.psd1");
+                File.WriteAllText(psd1, File.ReadAllText(psd1).Replace("ProjectUri = 'https://example.invalid/fakeguard'", string.Empty).Replace("CmdletsToExport      = @(", "CmdletsToExport      = @('*',"));
                 List<string> problems = ModuleLayout.Check(module, "FakeGuard", new[] { "net8.0", "netstandard2.0", "net9.0" });
                 Assert.Contains(problems, p => p.Contains("Store.Tests.ps1"));
                 Assert.Contains(problems, p => p.Contains("System.Management.Automation.dll"));
                 Assert.Contains(problems, p => p.Contains("FakeGuard-Help.xml"));
                 Assert.Contains(problems, p => p.Contains("bin/net9.0/FakeGuard.dll is missing"));
+                Assert.Contains(problems, p => p.Contains("no PrivateData.PSData.ProjectUri"));
+                Assert.Contains(problems, p => p.Contains("CmdletsToExport uses a wildcard"));
             }
         }
 
