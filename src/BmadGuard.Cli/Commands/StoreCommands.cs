@@ -405,20 +405,42 @@ namespace BmadGuard.Cli
                 using var s = OpenStore(parse.GetValue(store));
                 using var cts = CliSupport.CancelOnSignal();
                 using var stdout = new BufferedStream(CliSupport.StdOut(), 1 << 16);
-                // With a consumer or --follow, each line is flushed before the next is taken: a consumer's
-                // position only moves past what has really left this process (at-least-once delivery).
-                bool flushEach = following || query.Consumer != null;
+
+                // A consumer's position is moved here, not by the store's reader: only past lines that have been
+                // flushed to stdout (at-least-once delivery: a crash before the commit redelivers, never skips).
+                string? consumerName = query.Consumer;
+                query.Consumer = null;
+                if (consumerName != null)
+                {
+                    query.After = Math.Max(query.After ?? 0, s.GetConsumerPosition(consumerName));
+                }
+
+                long written = 0, committed = 0;
+                var sinceFlush = System.Diagnostics.Stopwatch.StartNew();
+                void FlushAndCommit()
+                {
+                    stdout.Flush();
+                    if (consumerName != null && written > committed)
+                    {
+                        s.CommitConsumer(consumerName, written);
+                        committed = written;
+                    }
+
+                    sinceFlush.Restart();
+                }
+
                 var events = following ? s.Follow(query, TimeSpan.FromMilliseconds(200), cts.Token) : s.Read(query, cts.Token);
                 foreach (var r in events)
                 {
                     r.WriteJsonLine(stdout);
-                    if (flushEach)
+                    written = r.Seq;
+                    if (following || sinceFlush.ElapsedMilliseconds >= 200)
                     {
-                        stdout.Flush();
+                        FlushAndCommit();
                     }
                 }
 
-                stdout.Flush();
+                FlushAndCommit();
                 return ExitCodes.Success;
             }));
             return cmd;

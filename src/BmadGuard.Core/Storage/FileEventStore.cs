@@ -745,8 +745,8 @@ namespace BmadGuard.Core.Storage
 
                     foreach (var r in window)
                     {
+                        delivered = r.Seq; // taken once handed over: a pipeline stopped by Select-Object -First N has the Nth
                         yield return r;
-                        delivered = r.Seq;
                     }
 
                     // With -Last, a consumer has also passed over the events before the window.
@@ -756,12 +756,11 @@ namespace BmadGuard.Core.Storage
                 {
                     foreach (var r in ReadAvailable(cursor, cancellationToken))
                     {
+                        delivered = r.Seq; // taken once handed over (see above)
                         if (Matches(r))
                         {
                             yield return r;
                         }
-
-                        delivered = r.Seq;
                     }
                 }
 
@@ -780,12 +779,11 @@ namespace BmadGuard.Core.Storage
 
                     foreach (var r in ReadAvailable(cursor, cancellationToken))
                     {
+                        delivered = r.Seq; // taken once handed over (see above)
                         if (Matches(r))
                         {
                             yield return r;
                         }
-
-                        delivered = r.Seq;
                     }
                 }
             }
@@ -1023,7 +1021,7 @@ namespace BmadGuard.Core.Storage
                 }
 
                 var buffer = new MemoryStream();
-                using (var w = new Utf8JsonWriter(buffer))
+                using (var w = new Utf8JsonWriter(buffer, EventSerializer.WriterOptions))
                 {
                     w.WriteStartObject();
                     w.WriteString("consumer", consumer);
