@@ -74,7 +74,8 @@ namespace BmadGuard.Core.Backup
         }
 
         /// <summary>Verifies a backup directory as the backup <paramref name="name"/> (a backup being made is checked under its temporary name).</summary>
-        internal static BackupVerification VerifyCore(string backupDir, string name, BackupCheck check, IProgress<BackupProgress>? progress, CancellationToken cancellationToken)
+        internal static BackupVerification VerifyCore(string backupDir, string name, BackupCheck check, IProgress<BackupProgress>? progress, CancellationToken cancellationToken,
+            IReadOnlyDictionary<string, SegmentScan>? alreadyScanned = null)
         {
             var findings = new List<BackupFinding>();
             long bytesChecked = 0, records = 0;
@@ -137,7 +138,9 @@ namespace BmadGuard.Core.Backup
                     continue;
                 }
 
-                var scan = BackupFiles.Scan(full, file.IsSegment, null, cancellationToken);
+                var scan = alreadyScanned != null && alreadyScanned.TryGetValue(file.Path, out var known)
+                    ? known
+                    : BackupFiles.Scan(full, file.IsSegment, null, cancellationToken);
                 bytesChecked += scan.Size;
                 records += scan.Records;
                 done += size;

@@ -188,6 +188,7 @@ namespace BmadGuard.Core.Backup
                 int copied = 1, reused = 0, linked = 0;
                 long bytesCopied = meta.Length, bytesReused = 0;
                 var copiedSegments = new HashSet<string>(StringComparer.Ordinal);
+                var preverified = new Dictionary<string, SegmentScan>(StringComparer.Ordinal);
                 foreach (var s in sources)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
@@ -201,9 +202,9 @@ namespace BmadGuard.Core.Backup
                                                                                     && f.FirstSeq == s.FirstSeq && f.LastSeq == s.LastSeq);
                     }
 
-                    if (earlier != null && BackupFiles.TryHardLink(BackupLayout.ToFullPath(previous!.Value.Dir, rel), target))
+                    if (earlier != null && TryReuse(BackupLayout.ToFullPath(previous!.Value.Dir, rel), target, earlier, preverified, rel, cancellationToken))
                     {
-                        entry.Sha256 = earlier.Sha256; // checked against the linked bytes by the read-back below
+                        entry.Sha256 = earlier.Sha256; // the linked bytes were just hashed and matched it
                         entry.ReusedFrom = previous.Value.Manifest.Name;
                         reused++;
                         linked++;
@@ -234,7 +235,7 @@ namespace BmadGuard.Core.Backup
                 io.SyncDirectory(temp); // the manifest's and settings' names are durable
 
                 // 5. Read everything back and check it against the manifest before calling it done.
-                var verification = BackupVerifier.VerifyCore(temp, name, BackupCheck.Deep, progress, cancellationToken);
+                var verification = BackupVerifier.VerifyCore(temp, name, BackupCheck.Deep, progress, cancellationToken, preverified);
                 var error = verification.Findings.FirstOrDefault(f => f.Severity == FindingSeverity.Error);
                 if (error != null)
                 {
@@ -302,6 +303,30 @@ namespace BmadGuard.Core.Backup
                     s.Stream.Dispose();
                 }
             }
+        }
+
+        /// <summary>
+        /// Hard-links an earlier backup's copy of a sealed segment, then hashes the linked bytes (and checks
+        /// their records) against the earlier manifest. A link to bytes that no longer match is removed and
+        /// the caller copies from the store instead, so one damaged old backup never spreads into new ones.
+        /// </summary>
+        private static bool TryReuse(string earlierFile, string target, ManifestFile earlier, Dictionary<string, SegmentScan> preverified, string rel,
+            CancellationToken cancellationToken)
+        {
+            if (!File.Exists(earlierFile) || !BackupFiles.TryHardLink(earlierFile, target))
+            {
+                return false;
+            }
+
+            var scan = BackupFiles.Scan(target, checkRecords: true, null, cancellationToken);
+            if (scan.Sha256 == earlier.Sha256 && scan.Size == earlier.Size && scan.RecordsOk && scan.FirstSeq == earlier.FirstSeq && scan.LastSeq == earlier.LastSeq)
+            {
+                preverified[rel] = scan; // the read-back check below uses this scan instead of reading the file again
+                return true;
+            }
+
+            File.Delete(target); // our own link, not the earlier backup's file
+            return false;
         }
 
         /// <summary>

@@ -426,23 +426,18 @@ namespace BmadGuard.Core.Backup
         }
 
         /// <summary>
-        /// A BmadGuard process that had this store open keeps the old active segment open for appending and
-        /// re-checks only its length under the lock. Appending one newline to the replaced copy changes that
-        /// length, so such a process re-reads the segments directory before its next publish instead of
-        /// writing into the replaced file. (The replaced copy then ends in one stray newline; its records are
-        /// unchanged.)
+        /// A BmadGuard process that had this store open keeps its last active segment open for appending and,
+        /// under the lock, re-checks only that file's length (and whether the next segment exists). Appending
+        /// one newline to every replaced segment changes the length of whichever one such a process holds,
+        /// so it re-reads the segments directory before its next publish instead of writing into a replaced
+        /// file (the concurrent restore test fails without this). The replaced copies then end in one stray
+        /// newline each; their records are unchanged, and the safety backup has them byte for byte.
         /// </summary>
         private static void FenceStaleWriters(string replacedDir, List<string> notices)
         {
-            var segments = SegmentNames.List(replacedDir);
-            if (segments.Count == 0)
+            foreach (var (_, path) in SegmentNames.List(replacedDir))
             {
-                return;
-            }
-
-            string last = segments[segments.Count - 1].Path;
-            using (var s = new FileStream(last, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete))
-            {
+                using var s = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
                 s.WriteByte((byte)'\n');
             }
         }
