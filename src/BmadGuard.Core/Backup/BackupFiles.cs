@@ -189,6 +189,29 @@ namespace BmadGuard.Core.Backup
             return Hashing.ToHex(sha.GetHashAndReset());
         }
 
+        /// <summary>SHA-256 of the first <paramref name="length"/> bytes of an open file.</summary>
+        public static string HashStream(Stream source, long length, CancellationToken cancellationToken)
+        {
+            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            byte[] buffer = new byte[BlockSize];
+            source.Position = 0;
+            long remaining = length;
+            while (remaining > 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                int n = source.Read(buffer, 0, (int)Math.Min(buffer.Length, remaining));
+                if (n == 0)
+                {
+                    break;
+                }
+
+                sha.AppendData(buffer, 0, n);
+                remaining -= n;
+            }
+
+            return Hashing.ToHex(sha.GetHashAndReset());
+        }
+
         public static string CopyFileDurably(string source, long length, string destination, IStorageIO io, IProgress<long>? bytesCopied, CancellationToken cancellationToken)
         {
             using var s = OpenRead(source);

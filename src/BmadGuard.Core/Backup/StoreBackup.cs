@@ -202,6 +202,13 @@ namespace BmadGuard.Core.Backup
                                                                                     && f.FirstSeq == s.FirstSeq && f.LastSeq == s.LastSeq);
                     }
 
+                    if (earlier != null && safety && BackupFiles.HashStream(s.Stream, s.Length, cancellationToken) != earlier.Sha256)
+                    {
+                        // A safety backup keeps the store's bytes as they are: reuse only an identical copy
+                        // (content-addressed), never a good copy in place of a damaged segment.
+                        earlier = null;
+                    }
+
                     if (earlier != null && TryReuse(BackupLayout.ToFullPath(previous!.Value.Dir, rel), target, earlier, preverified, rel, cancellationToken))
                     {
                         entry.Sha256 = earlier.Sha256; // the linked bytes were just hashed and matched it

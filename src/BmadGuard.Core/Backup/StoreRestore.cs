@@ -187,10 +187,22 @@ namespace BmadGuard.Core.Backup
 
             if (verified.Count == 0)
             {
-                throw new BmadGuardException(ErrorCodes.BackupNotFound, FailureKind.StoreProblem,
-                    backups.Count == 0
-                        ? "This store has no backups to restore from. Make one with 'bmadguard backup' or Backup-BmadStore."
-                        : "None of this store's backups is verified (all are damaged or incomplete); nothing was restored. See 'bmadguard backups'.");
+                var unusable = backups.Where(b => b.Kind != BackupKinds.Safety).OrderBy(b => b.Name, StringComparer.Ordinal).LastOrDefault();
+                if (unusable == null)
+                {
+                    throw new BmadGuardException(ErrorCodes.BackupNotFound, FailureKind.StoreProblem,
+                        "This store has no backups to restore from. Make one with 'bmadguard backup' or Backup-BmadStore.");
+                }
+
+                throw new BmadGuardException(ErrorCodes.BackupDamaged, FailureKind.StoreProblem,
+                    $"None of this store's backups is verified, so nothing was restored and nothing changed. The newest, '{unusable.Name}', is {unusable.State.ToString().ToLowerInvariant()}: {unusable.Reason}",
+                    unusable.Path);
+            }
+
+            var newestByName = backups.Where(b => b.Kind != BackupKinds.Safety).OrderBy(b => b.Name, StringComparer.Ordinal).Last();
+            if (newestByName.State != BackupState.Verified)
+            {
+                notices.Add($"The newest backup, '{newestByName.Name}', is {newestByName.State.ToString().ToLowerInvariant()} and was skipped: {newestByName.Reason}");
             }
 
             if (request.Latest)
