@@ -33,7 +33,7 @@ namespace BmadGuard.Core.Backup
         /// reads it — header first, then records whose CRC holds and whose seqs run on without a gap.
         /// Bounded memory: one block plus the longest line.
         /// </summary>
-        public static SegmentScan Scan(string path, bool checkRecords, IProgress<long>? bytesRead, CancellationToken cancellationToken)
+        public static SegmentScan Scan(string path, bool checkRecords, IProgress<long>? bytesRead, CancellationToken cancellationToken, bool hash = true)
         {
             var result = new SegmentScan();
             using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -54,7 +54,11 @@ namespace BmadGuard.Core.Backup
                 int n = stream.Read(buffer, filled, buffer.Length - filled);
                 if (n > 0)
                 {
-                    sha.AppendData(buffer, filled, n);
+                    if (hash)
+                    {
+                        sha.AppendData(buffer, filled, n);
+                    }
+
                     result.Size += n;
                     bytesRead?.Report(n);
                 }

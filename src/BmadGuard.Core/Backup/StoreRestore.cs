@@ -46,7 +46,7 @@ namespace BmadGuard.Core.Backup
 
             var verification = BackupVerifier.Verify(chosen.Path, BackupCheck.Deep, progress, cancellationToken);
             var damage = verification.Findings.FirstOrDefault(f => f.Severity == FindingSeverity.Error)
-                         ?? (chosen.Kind == BackupKinds.Safety ? verification.Findings.FirstOrDefault(f => f.Code == BackupFindingCodes.RecordDamaged) : null);
+                         ?? (chosen.Kind == BackupKinds.Safety ? verification.Findings.FirstOrDefault(f => f.Code == BackupFindingCodes.RecordDamaged && !IsTornTail(f, verification)) : null);
             if (damage != null || verification.Manifest == null)
             {
                 throw new BmadGuardException(ErrorCodes.BackupDamaged, FailureKind.StoreProblem,
@@ -236,6 +236,29 @@ namespace BmadGuard.Core.Backup
             return last;
         }
 
+        /// <summary>
+        /// A safety backup copies the active segment whole, so a torn tail left by a crash comes along. That
+        /// is not damage to what is restored: the restore cuts after the manifest's lastSeq.
+        /// </summary>
+        private static bool IsTornTail(BackupFinding finding, BackupVerification verification)
+        {
+            var manifest = verification.Manifest;
+            var last = manifest?.Files.Where(f => f.IsSegment).OrderBy(f => f.FirstSeq).LastOrDefault();
+            if (manifest == null || last == null || finding.File != BackupLayout.ToFullPath(verification.Path, last.Path) || !finding.Offset.HasValue)
+            {
+                return false;
+            }
+
+            try
+            {
+                return finding.Offset.Value >= EndOfSeq(finding.File, manifest.LastSeq);
+            }
+            catch (BmadGuardException)
+            {
+                return false;
+            }
+        }
+
         /// <summary>The last seq to keep from the backup.</summary>
         private static long PlanCut(string backupDir, BackupManifest manifest, List<ManifestFile> segments, RestoreRequest request, List<string> notices, CancellationToken cancellationToken)
         {
@@ -293,32 +316,80 @@ namespace BmadGuard.Core.Backup
             }
         }
 
+        /// <summary>The seq and id of a checked event line, read without parsing the rest of the event.</summary>
+        private static bool TryReadSeqAndId(ReadOnlySpan<byte> line, out long seq, out string id)
+        {
+            seq = -1;
+            id = "";
+            try
+            {
+                var reader = new Utf8JsonReader(line.Slice(0, line.Length - RecordCodec.TrailerLength));
+                if (reader.Read() && reader.TokenType == JsonTokenType.StartObject
+                    && reader.Read() && reader.TokenType == JsonTokenType.PropertyName && reader.ValueTextEquals("seq") && reader.Read()
+                    && reader.TryGetInt64(out seq)
+                    && reader.Read() && reader.TokenType == JsonTokenType.PropertyName && reader.ValueTextEquals("id") && reader.Read()
+                    && reader.TokenType == JsonTokenType.String)
+                {
+                    id = reader.GetString()!;
+                    return seq > 0;
+                }
+            }
+            catch (JsonException)
+            {
+            }
+
+            return false;
+        }
+
+        /// <summary>Checked event lines of a segment in order (header skipped); other lines go to <paramref name="damaged"/>.</summary>
+        private static IEnumerable<(long Seq, string Id, SegmentLine Line)> ReadKeys(string path, CancellationToken cancellationToken, Action<long, string>? damaged)
+        {
+            foreach (var line in SegmentReader.ReadLines(path, 0))
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (line.Offset == 0 && line.Terminated && SegmentHeader.ParseFirstSeq(line.Span) > 0)
+                {
+                    continue;
+                }
+
+                if (line.Terminated && RecordCodec.ChecksumOk(line.Span) && !RecordCodec.IsHeader(line.Span) && TryReadSeqAndId(line.Span, out long seq, out string id))
+                {
+                    yield return (seq, id, line);
+                    continue;
+                }
+
+                damaged?.Invoke(line.Offset, line.Offset == 0 ? "a damaged segment header" : line.Terminated ? "a line whose checksum or format does not hold" : "an incomplete last line (torn tail)");
+            }
+        }
+
         /// <summary>
         /// Walks the current log and the restored log side by side (both in seq order, bounded memory): a
-        /// current event is kept aside when the restored log has no event with its seq and id.
+        /// current event is kept aside when the restored log has no event with its seq and id. Only seq and
+        /// id are parsed; a kept-aside event is written as its stored JSON (the record without its checksum).
         /// </summary>
         private static void KeepAside(string storeRoot, string segmentsDir, string backupDir, List<ManifestFile> backupSegments, long cut,
             string quarantine, string stamp, IStorageIO io, RestoreReport report, CancellationToken cancellationToken)
         {
             var damage = new List<BackupFinding>();
-            IEnumerable<EventRecord> Restored()
+            IEnumerable<(long Seq, string Id)> Restored()
             {
                 foreach (var f in backupSegments)
                 {
-                    foreach (var r in ReadEvents(BackupLayout.ToFullPath(backupDir, f.Path), cancellationToken, null))
+                    foreach (var r in ReadKeys(BackupLayout.ToFullPath(backupDir, f.Path), cancellationToken, null))
                     {
                         if (r.Seq > cut)
                         {
                             yield break;
                         }
 
-                        yield return r;
+                        yield return (r.Seq, r.Id);
                     }
                 }
             }
 
             string finalPath = Path.Combine(quarantine, "restore-" + stamp + "-kept-aside.jsonl");
             string tempPath = Path.Combine(quarantine, ".restore-" + stamp + "-kept-aside.jsonl" + BackupLayout.TempSuffix);
+            Stream? file = null;
             Stream? output = null;
             long before = 0, keptAside = 0;
             long? lastBefore = null;
@@ -329,7 +400,7 @@ namespace BmadGuard.Core.Backup
                 var current = Directory.Exists(segmentsDir) ? SegmentNames.List(segmentsDir) : new List<(long, string)>();
                 foreach (var (_, path) in current)
                 {
-                    foreach (var e in ReadEvents(path, cancellationToken, (offset, what) =>
+                    foreach (var (seq, id, line) in ReadKeys(path, cancellationToken, (offset, what) =>
                              {
                                  if (damage.Count < 100)
                                  {
@@ -339,17 +410,24 @@ namespace BmadGuard.Core.Backup
                              }))
                     {
                         before++;
-                        lastBefore = e.Seq;
-                        while (hasRestored && restored.Current.Seq < e.Seq)
+                        lastBefore = seq;
+                        while (hasRestored && restored.Current.Seq < seq)
                         {
                             hasRestored = restored.MoveNext();
                         }
 
-                        bool held = hasRestored && restored.Current.Seq == e.Seq && restored.Current.Id == e.Id;
+                        bool held = hasRestored && restored.Current.Seq == seq && restored.Current.Id == id;
                         if (!held)
                         {
-                            output ??= io.OpenForWrite(tempPath, createNew: true);
-                            e.WriteJsonLine(output);
+                            if (output == null)
+                            {
+                                file = io.OpenForWrite(tempPath, createNew: true);
+                                output = new BufferedStream(file, 1 << 16);
+                            }
+
+                            byte[] json = RecordCodec.EventBytes(line.Span);
+                            output.Write(json, 0, json.Length);
+                            output.WriteByte((byte)'\n');
                             keptAside++;
                         }
                     }
@@ -357,7 +435,8 @@ namespace BmadGuard.Core.Backup
 
                 if (output != null)
                 {
-                    io.Sync(output); // the kept-aside events are durable before the segments holding them are replaced
+                    output.Flush();
+                    io.Sync(file!); // the kept-aside events are durable before the segments holding them are replaced
                     output.Dispose();
                     output = null;
                     io.Move(tempPath, finalPath);
@@ -392,9 +471,12 @@ namespace BmadGuard.Core.Backup
 
                 string source = BackupLayout.ToFullPath(backupDir, f.Path);
                 string destination = Path.Combine(target, Path.GetFileName(source));
+                bool lastIncluded = i == segments.Count - 1 || segments[i + 1].FirstSeq > cut;
                 long length = f.Size;
-                if (f.LastSeq > cut)
+                if (f.LastSeq > cut || (lastIncluded && f.LastSeq == cut))
                 {
+                    // Cut just after the record `cut`: nothing after it (a later record, or bytes a safety
+                    // backup copied from a torn tail) becomes part of the restored log.
                     length = EndOfSeq(source, cut);
                 }
 
@@ -459,7 +541,7 @@ namespace BmadGuard.Core.Backup
             long expect = firstSeq;
             foreach (var (segFirst, path) in SegmentNames.List(segmentsDir))
             {
-                var scan = BackupFiles.Scan(path, checkRecords: true, null, cancellationToken);
+                var scan = BackupFiles.Scan(path, checkRecords: true, null, cancellationToken, hash: false);
                 if (!scan.RecordsOk || scan.FirstSeq != expect)
                 {
                     throw new BmadGuardException(ErrorCodes.StoreDamaged, FailureKind.StoreProblem,

@@ -119,6 +119,25 @@ namespace BmadGuard.Tests.Backup
         }
 
         [Fact]
+        public void SafetyBackupOfAStoreWithATornTail_CanBeRestoredByName_UndoingTheRestore()
+        {
+            using var dir = new TempDir();
+            string store = dir.Combine("store");
+            var (all, _) = Build(store);
+            string active = SegmentNames.List(Path.Combine(store, "segments"))[^1].Path;
+            File.AppendAllText(active, "{\"seq\":71,\"id\":\"torn"); // a crash mid-append
+
+            var first = StoreRestore.Restore(store, new RestoreRequest { Sequence = 10 });
+            Assert.Equal(10, BackupFixture.ReadAll(store).Count);
+            Assert.Contains(first.CurrentDamage, f => f.File == active);
+
+            var undo = StoreRestore.Restore(store, new RestoreRequest { BackupName = first.SafetyBackup });
+
+            Assert.Equal(all.Select(e => e.Json), BackupFixture.ReadAll(store).Select(e => e.Json));
+            Assert.Equal(0, undo.KeptAside);
+        }
+
+        [Fact]
         public void RestoreMovesConsumersThatReadPastTheRestoredPointBack()
         {
             using var dir = new TempDir();
