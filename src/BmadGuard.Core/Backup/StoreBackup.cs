@@ -142,7 +142,7 @@ namespace BmadGuard.Core.Backup
             var sources = new List<SourceSegment>();
             try
             {
-                var previous = incremental ? FindPrevious(storeRoot, destination, cancellationToken) : null;
+                var previous = incremental ? FindPrevious(storeRoot, destination, safety, cancellationToken) : null;
 
                 // 2. The consistent point, under the writers' lock (held only for this).
                 long lastSeq;
@@ -325,9 +325,12 @@ namespace BmadGuard.Core.Backup
                 return false;
             }
 
-            var scan = BackupFiles.Scan(target, checkRecords: true, null, cancellationToken);
-            if (scan.Sha256 == earlier.Sha256 && scan.Size == earlier.Size && scan.RecordsOk && scan.FirstSeq == earlier.FirstSeq && scan.LastSeq == earlier.LastSeq)
+            // The hash alone: equal bytes mean the records are the ones the earlier backup checked when it was made.
+            var scan = BackupFiles.Scan(target, checkRecords: false, null, cancellationToken);
+            if (scan.Sha256 == earlier.Sha256 && scan.Size == earlier.Size)
             {
+                scan.FirstSeq = earlier.FirstSeq ?? -1;
+                scan.LastSeq = earlier.LastSeq ?? -1;
                 preverified[rel] = scan; // the read-back check below uses this scan instead of reading the file again
                 return true;
             }
@@ -411,7 +414,12 @@ namespace BmadGuard.Core.Backup
         }
 
         /// <summary>The newest verified (quick check) earlier backup of this store in this destination, for reuse.</summary>
-        private static (string Dir, BackupManifest Manifest)? FindPrevious(string storeRoot, string destination, CancellationToken cancellationToken)
+        /// <remarks>
+        /// A regular backup reuses only regular backups' files: those had their records checked when made,
+        /// whereas a safety backup may hold a damaged store's bytes. A safety backup may reuse either, since
+        /// it reuses only files byte-identical to the store's (content-addressed).
+        /// </remarks>
+        private static (string Dir, BackupManifest Manifest)? FindPrevious(string storeRoot, string destination, bool forSafety, CancellationToken cancellationToken)
         {
             if (!Directory.Exists(destination))
             {
@@ -424,7 +432,7 @@ namespace BmadGuard.Core.Backup
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var v = BackupVerifier.VerifyCore(dir, Path.GetFileName(dir), BackupCheck.Quick, null, cancellationToken);
-                if (v.Manifest != null && v.Manifest.StoreId == storeId && v.Healthy)
+                if (v.Manifest != null && v.Manifest.StoreId == storeId && v.Healthy && (forSafety || v.Manifest.Kind == BackupKinds.Backup))
                 {
                     return (dir, v.Manifest);
                 }
