@@ -81,6 +81,20 @@ static void Incremental(string root, int storeMb)
         }
     });
 
+    double tSha256sum = Seconds(() =>
+    {
+        var psi = new ProcessStartInfo("sha256sum") { RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var f in segs)
+        {
+            psi.ArgumentList.Add(f);
+        }
+
+        using var p = Process.Start(psi)!;
+        p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+    });
+    Console.WriteLine($"sha256sum of the segments: {tSha256sum:0.00} s ({bytes / tSha256sum / 1e9:0.00} GB/s)");
+
     BackupInfo? full = null, inc = null;
     double tFull = Seconds(() => full = StoreBackup.Create(store));
     using (var s = FileEventStore.Open(store))
@@ -92,7 +106,7 @@ static void Incremental(string root, int storeMb)
     double tNoReuse = Seconds(() => StoreBackup.Create(store, new BackupOptions { Incremental = false }));
     Console.WriteLine($"baseline durable copy (File.Copy+fsync): {tCopy:0.00} s ({bytes / tCopy / 1e9:0.00} GB/s); sha256 of same bytes: {tHash:0.00} s ({bytes / tHash / 1e9:0.00} GB/s)");
     Console.WriteLine($"full backup (copy + hash + read-back verify): {tFull:0.00} s = {tFull / tCopy:0.00}x plain copy; copied {full!.BytesCopied / 1048576.0:0} MiB");
-    Console.WriteLine($"incremental backup, only active segment changed: {tInc:0.00} s = {tInc / tCopy:0.00}x plain copy, {tInc / tFull:0.00}x full backup; " +
+    Console.WriteLine($"incremental backup, only active segment changed: {tInc:0.00} s = {tInc / tCopy:0.00}x plain copy, {tInc / tFull:0.00}x full backup, {tInc / tSha256sum:0.00}x sha256sum; " +
                       $"linked {inc!.FilesLinked} segments ({inc.BytesReused / 1048576.0:0} MiB), copied {inc.FilesCopied} files ({inc.BytesCopied / 1048576.0:0.0} MiB)");
     Console.WriteLine($"same backup with reuse off (Incremental=false): {tNoReuse:0.00} s = {tNoReuse / tCopy:0.00}x plain copy");
     Directory.Delete(root, true);
