@@ -83,20 +83,22 @@ namespace BmadGuard.Core.Backup
                 report.SafetyBackup = safety.Name;
                 report.SafetyBackupPath = safety.Path;
 
-                // 2. Current events the restored state does not hold: kept aside, durably, before the swap.
-                io.CreateDirectory(quarantine);
-                KeepAside(storeRoot, segmentsDir, chosen.Path, segmentFiles, cut, quarantine, stamp, io, report, cancellationToken);
-
-                // 3. The restored segments, built beside the live ones (same volume, so the swap is a rename).
+                // 2. The restored segments, built beside the live ones (same volume, so the swap is a rename).
+                // 3. Current events the restored state does not hold: kept aside, durably, before the swap.
                 try
                 {
                     Build(chosen.Path, segmentFiles, cut, building, io, progress, cancellationToken);
+                    io.CreateDirectory(quarantine);
+                    KeepAside(storeRoot, segmentsDir, chosen.Path, segmentFiles, cut, quarantine, stamp, io, report, cancellationToken);
                 }
                 catch
                 {
                     BackupFiles.TryDeleteDirectory(building); // our own unfinished copy; the store is untouched
                     throw;
                 }
+
+                // From here on the store changes: no cancellation until it is consistent again.
+                cancellationToken = CancellationToken.None;
 
                 // 4. The swap.
                 string replaced = Path.Combine(quarantine, "restore-" + stamp + "-replaced-segments");
