@@ -10,6 +10,7 @@ using BmadGuard.Core.Events;
 using BmadGuard.Core.Storage;
 using BmadGuard.Tests.Support;
 using Xunit;
+using CliRunner = BmadGuard.Tests.Support.Cli;
 
 namespace BmadGuard.Tests.Backup
 {
@@ -135,6 +136,30 @@ namespace BmadGuard.Tests.Backup
 
             Assert.Equal(all.Select(e => e.Json), BackupFixture.ReadAll(store).Select(e => e.Json));
             Assert.Equal(0, undo.KeptAside);
+        }
+
+        [Theory]
+        [InlineData("--seq")]
+        [InlineData("--at")]
+        public void CliRestoreBySeqAndTime_PrintsTheReport(string flag)
+        {
+            using var dir = new TempDir();
+            string store = dir.Combine("store");
+            var (all, backup) = Build(store);
+            string value = flag == "--seq" ? "20" : all[19].Timestamp.UtcDateTime.ToString("o");
+
+            var r = CliRunner.Run(null, "restore", "--store", store, flag, value, "--force");
+
+            Assert.True(r.ExitCode == 0, r.StdErr);
+            var report = BackupFixture.Json(r.StdOut);
+            Assert.Equal(flag.TrimStart('-'), report.GetProperty("mode").GetString());
+            Assert.Equal(backup.Name, report.GetProperty("backup").GetString());
+            Assert.Equal(70, report.GetProperty("eventsBefore").GetInt64());
+            Assert.Equal(20, report.GetProperty("eventsAfter").GetInt64());
+            Assert.Equal(20, report.GetProperty("restoredLastSeq").GetInt64());
+            Assert.Equal(50, report.GetProperty("keptAside").GetInt64());
+            Assert.Equal(all.Skip(20).Select(e => e.Id), BackupFixture.ReadIds(report.GetProperty("keptAsideFile").GetString()!));
+            Assert.Equal(all.Take(20).Select(e => e.Json), BackupFixture.ReadAll(store).Select(e => e.Json));
         }
 
         [Fact]
