@@ -299,11 +299,67 @@ namespace BmadGuard.Core.Backup
             }
         }
 
-        /// <summary>True when <paramref name="path"/> is <paramref name="dir"/> or inside it (full paths).</summary>
+        [DllImport("libc", EntryPoint = "realpath", SetLastError = true)]
+        private static extern IntPtr UnixRealPath(string path, IntPtr resolved);
+
+        [DllImport("libc", EntryPoint = "free")]
+        private static extern void UnixFree(IntPtr p);
+
+        /// <summary>
+        /// The path with every symbolic link resolved (Unix realpath of the deepest existing ancestor, plus the
+        /// rest), so a destination that reaches the store's segments through a link is recognised.
+        /// </summary>
+        public static string RealPath(string path)
+        {
+            string full = Path.GetFullPath(path);
+            if (RuntimeInformation.IsOSPlatform(OSPlatform.Windows))
+            {
+                return full;
+            }
+
+            string existing = full;
+            string rest = "";
+            while (!Directory.Exists(existing) && !File.Exists(existing))
+            {
+                string? parent = Path.GetDirectoryName(existing);
+                if (parent == null)
+                {
+                    return full;
+                }
+
+                rest = rest.Length == 0 ? Path.GetFileName(existing) : Path.Combine(Path.GetFileName(existing), rest);
+                existing = parent;
+            }
+
+            try
+            {
+                IntPtr resolved = UnixRealPath(existing, IntPtr.Zero);
+                if (resolved == IntPtr.Zero)
+                {
+                    return full;
+                }
+
+                try
+                {
+                    string real = Marshal.PtrToStringAnsi(resolved)!;
+                    return rest.Length == 0 ? real : Path.Combine(real, rest);
+                }
+                finally
+                {
+                    UnixFree(resolved);
+                }
+            }
+            catch (Exception ex) when (ex is DllNotFoundException || ex is EntryPointNotFoundException)
+            {
+                return full;
+            }
+        }
+
+        /// <summary>True when <paramref name="path"/> is <paramref name="dir"/> or inside it, after resolving symbolic links.</summary>
         public static bool IsSameOrInside(string path, string dir)
         {
-            string p = Path.GetFullPath(path).TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar);
-            string d = Path.GetFullPath(dir).TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar);
+            string p = RealPath(path).TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar);
+            string d = RealPath(dir).TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar);
             var comparison = RuntimeInformation.IsOSPlatform(OSPlatform.Linux) ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase;
             return string.Equals(p, d, comparison) || p.StartsWith(d + Path.DirectorySeparatorChar, comparison);
         }

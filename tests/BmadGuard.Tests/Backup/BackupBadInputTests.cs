@@ -89,6 +89,14 @@ namespace BmadGuard.Tests.Backup
             => AssertRefused(2, "InvalidBackupDestination", null, "backup", "--store", _store, "--dest", Path.Combine(_store, inside));
 
         [Fact]
+        public void BackupThroughASymlinkIntoTheSegments()
+        {
+            string link = _dir.Combine("sneaky");
+            Directory.CreateSymbolicLink(link, Path.Combine(_store, "segments"));
+            AssertRefused(2, "InvalidBackupDestination", null, "backup", "--store", _store, "--dest", Path.Combine(link, "x"));
+        }
+
+        [Fact]
         public void BackupToAFile()
             => AssertRefused(2, "InvalidBackupDestination", null, "backup", "--store", _store, "--dest", Path.Combine(_store, StorePaths.MetaFileName));
 
