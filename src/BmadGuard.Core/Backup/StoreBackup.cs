@@ -120,6 +120,12 @@ namespace BmadGuard.Core.Backup
 
             // 1. The destination, checked by creating what we need; on failure nothing is left behind.
             bool createdDestination = !Directory.Exists(destination);
+            string? firstCreated = null; // the highest directory this backup creates, removed again on failure
+            for (string? d = destination; d != null && !Directory.Exists(d); d = Path.GetDirectoryName(d))
+            {
+                firstCreated = d;
+            }
+
             string temp = Path.Combine(destination, "." + name + BackupLayout.TempSuffix);
             try
             {
@@ -130,9 +136,9 @@ namespace BmadGuard.Core.Backup
             catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException)
             {
                 BackupFiles.TryDeleteDirectory(temp);
-                if (createdDestination)
+                if (firstCreated != null)
                 {
-                    BackupFiles.TryDeleteDirectory(destination);
+                    BackupFiles.TryDeleteDirectory(firstCreated);
                 }
 
                 throw new BmadGuardException(ErrorCodes.BackupDestinationNotWritable, FailureKind.StoreProblem,
@@ -287,18 +293,9 @@ namespace BmadGuard.Core.Backup
             catch
             {
                 BackupFiles.TryDeleteDirectory(temp); // only our own unfinished copy
-                if (createdDestination)
+                if (firstCreated != null && !Directory.EnumerateFileSystemEntries(firstCreated, "*", SearchOption.AllDirectories).Any(e => File.Exists(e)))
                 {
-                    try
-                    {
-                        Directory.Delete(destination); // only if still empty
-                    }
-                    catch (IOException)
-                    {
-                    }
-                    catch (UnauthorizedAccessException)
-                    {
-                    }
+                    BackupFiles.TryDeleteDirectory(firstCreated); // directories we created, still empty
                 }
 
                 throw;

@@ -97,6 +97,17 @@ namespace BmadGuard.Tests.Backup
         }
 
         [Fact]
+        public void BackupOfADamagedStore_IsRefused_AndLeavesNothingBehind()
+        {
+            string segment = SegmentNames.List(Path.Combine(_store, "segments"))[0].Path;
+            var bytes = File.ReadAllBytes(segment);
+            bytes[bytes.Length / 2] ^= 0x02;
+            File.WriteAllBytes(segment, bytes);
+            AssertRefused(1, "StoreDamaged", null, "backup", "--store", _store, "--dest", _dir.Combine("new", "nested", "dest"));
+            Assert.False(Directory.Exists(_dir.Combine("new")));
+        }
+
+        [Fact]
         public void BackupToAFile()
             => AssertRefused(2, "InvalidBackupDestination", null, "backup", "--store", _store, "--dest", Path.Combine(_store, StorePaths.MetaFileName));
 
