@@ -162,7 +162,7 @@ static void DetectAndRestore(string root, int count)
     Console.WriteLine($"detect (full read until the damage): {tDetect * 1000:0} ms -> {detectedAt}");
     Console.WriteLine($"restore latest (verify backup, safety backup, keep aside, rebuild, swap, read back): {tRestore * 1000:0} ms = {tRestore / tBaseline:0.0}x sha256 of the store; " +
                       $"events {report!.EventsBefore} -> {report.EventsAfter}, kept aside {report.KeptAside}");
-    Console.WriteLine($"detect + restore: {(tDetect + tRestore) * 1000:0} ms");
+    Console.WriteLine($"detect + restore: {(tDetect + tRestore) * 1000:0} ms; restore phases ended at (ms): " + string.Join(", ", report.PhaseEndMilliseconds.Select(kv => $"{kv.Key} {kv.Value}")));
 }
 
 static List<string> SegmentNamesList(string store) => Directory.GetFiles(Path.Combine(store, "segments"), "segment-*.jsonl").OrderBy(f => f, StringComparer.Ordinal).ToList();

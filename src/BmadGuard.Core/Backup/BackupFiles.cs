@@ -216,6 +216,51 @@ namespace BmadGuard.Core.Backup
             return Hashing.ToHex(sha.GetHashAndReset());
         }
 
+        /// <summary>True when the first <paramref name="length"/> bytes of two files are equal.</summary>
+        public static bool PrefixEqual(string a, string b, long length, CancellationToken cancellationToken)
+        {
+            using var sa = OpenRead(a);
+            using var sb = OpenRead(b);
+            if (sa.Length < length || sb.Length < length)
+            {
+                return false;
+            }
+
+            byte[] ba = new byte[BlockSize], bb = new byte[BlockSize];
+            long remaining = length;
+            while (remaining > 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                int want = (int)Math.Min(BlockSize, remaining);
+                if (ReadFull(sa, ba, want) != want || ReadFull(sb, bb, want) != want
+                    || !new ReadOnlySpan<byte>(ba, 0, want).SequenceEqual(new ReadOnlySpan<byte>(bb, 0, want)))
+                {
+                    return false;
+                }
+
+                remaining -= want;
+            }
+
+            return true;
+        }
+
+        private static int ReadFull(Stream s, byte[] buffer, int count)
+        {
+            int done = 0;
+            while (done < count)
+            {
+                int n = s.Read(buffer, done, count - done);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                done += n;
+            }
+
+            return done;
+        }
+
         public static string CopyFileDurably(string source, long length, string destination, IStorageIO io, IProgress<long>? bytesCopied, CancellationToken cancellationToken)
         {
             using var s = OpenRead(source);

@@ -303,5 +303,8 @@ namespace BmadGuard.Core.Backup
         public IReadOnlyList<string> Notices { get; internal set; } = Array.Empty<string>();
 
         public long DurationMilliseconds { get; internal set; }
+
+        /// <summary>Milliseconds from the start at which each phase ended (verifyBackup, safetyBackup, build, keepAside, swap, readBack).</summary>
+        public IReadOnlyDictionary<string, long> PhaseEndMilliseconds { get; internal set; } = new Dictionary<string, long>();
     }
 }

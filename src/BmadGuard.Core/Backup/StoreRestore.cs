@@ -55,6 +55,7 @@ namespace BmadGuard.Core.Backup
                     damage?.File, damage?.Offset);
             }
 
+            var phases = new Dictionary<string, long> { ["verifyBackup"] = clock.ElapsedMilliseconds };
             var manifest = verification.Manifest;
             var segmentFiles = manifest.Files.Where(f => f.IsSegment).OrderBy(f => f.FirstSeq).ToList();
             long cut = PlanCut(chosen.Path, manifest, segmentFiles, request, notices, cancellationToken);
@@ -83,11 +84,13 @@ namespace BmadGuard.Core.Backup
                 report.SafetyBackup = safety.Name;
                 report.SafetyBackupPath = safety.Path;
 
+                phases["safetyBackup"] = clock.ElapsedMilliseconds;
                 // 2. The restored segments, built beside the live ones (same volume, so the swap is a rename).
                 // 3. Current events the restored state does not hold: kept aside, durably, before the swap.
                 try
                 {
                     Build(chosen.Path, segmentFiles, cut, building, io, progress, cancellationToken);
+                    phases["build"] = clock.ElapsedMilliseconds;
                     io.CreateDirectory(quarantine);
                     KeepAside(storeRoot, segmentsDir, chosen.Path, segmentFiles, cut, quarantine, stamp, io, report, cancellationToken);
                 }
@@ -97,6 +100,7 @@ namespace BmadGuard.Core.Backup
                     throw;
                 }
 
+                phases["keepAside"] = clock.ElapsedMilliseconds;
                 // From here on the store changes: no cancellation until it is consistent again.
                 cancellationToken = CancellationToken.None;
 
@@ -128,13 +132,16 @@ namespace BmadGuard.Core.Backup
                     FenceStaleWriters(report.ReplacedSegments, notices);
                 }
 
+                phases["swap"] = clock.ElapsedMilliseconds;
                 // 5. Read the restored log back.
                 CheckRestored(segmentsDir, manifest.FirstSeq, cut, report, cancellationToken);
                 report.ConsumersRewound = RewindConsumers(storeRoot, cut, io);
             }
 
+            phases["readBack"] = clock.ElapsedMilliseconds;
             report.Notices = notices;
             report.DurationMilliseconds = clock.ElapsedMilliseconds;
+            report.PhaseEndMilliseconds = phases;
             return report;
         }
 
@@ -344,9 +351,9 @@ namespace BmadGuard.Core.Backup
         }
 
         /// <summary>Checked event lines of a segment in order (header skipped); other lines go to <paramref name="damaged"/>.</summary>
-        private static IEnumerable<(long Seq, string Id, SegmentLine Line)> ReadKeys(string path, CancellationToken cancellationToken, Action<long, string>? damaged)
+        private static IEnumerable<(long Seq, string Id, SegmentLine Line)> ReadKeys(string path, CancellationToken cancellationToken, Action<long, string>? damaged, long fromOffset = 0)
         {
-            foreach (var line in SegmentReader.ReadLines(path, 0))
+            foreach (var line in SegmentReader.ReadLines(path, fromOffset))
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 if (line.Offset == 0 && line.Terminated && SegmentHeader.ParseFirstSeq(line.Span) > 0)
@@ -395,13 +402,31 @@ namespace BmadGuard.Core.Backup
             Stream? output = null;
             long before = 0, keptAside = 0;
             long? lastBefore = null;
-            using var restored = Restored().GetEnumerator();
-            bool hasRestored = restored.MoveNext();
+            IEnumerator<(long Seq, string Id)>? restored = null; // opened only if a current event at or before the cut differs
+            bool hasRestored = false;
+            var lastBackupSegment = backupSegments.Count > 0 ? backupSegments[backupSegments.Count - 1] : null;
             try
             {
                 var current = Directory.Exists(segmentsDir) ? SegmentNames.List(segmentsDir) : new List<(long, string)>();
                 foreach (var (_, path) in current)
                 {
+                    // Fast path: the usual current segment begins with exactly the bytes the backup holds (the
+                    // log only grows). Those records are verified (the backup was) and held: compare bytes, skip them.
+                    long from = 0;
+                    var twin = backupSegments.FirstOrDefault(f => f.Path == BackupLayout.SegmentsDir + "/" + Path.GetFileName(path));
+                    if (twin?.FirstSeq != null && twin.LastSeq != null && twin.FirstSeq.Value <= cut && twin.LastSeq.Value >= twin.FirstSeq.Value)
+                    {
+                        string twinPath = BackupLayout.ToFullPath(backupDir, twin.Path);
+                        long heldLast = Math.Min(twin.LastSeq.Value, cut);
+                        long heldEnd = heldLast == twin.LastSeq.Value && twin != lastBackupSegment ? twin.Size : EndOfSeq(twinPath, heldLast);
+                        if (new FileInfo(path).Length >= heldEnd && BackupFiles.PrefixEqual(path, twinPath, heldEnd, cancellationToken))
+                        {
+                            before += heldLast - twin.FirstSeq.Value + 1;
+                            lastBefore = heldLast;
+                            from = heldEnd;
+                        }
+                    }
+
                     foreach (var (seq, id, line) in ReadKeys(path, cancellationToken, (offset, what) =>
                              {
                                  if (damage.Count < 100)
@@ -409,16 +434,27 @@ namespace BmadGuard.Core.Backup
                                      damage.Add(new BackupFinding(FindingSeverity.Error, "StoreRecordDamaged", "", path, offset,
                                          $"{what} at byte {offset}: not an event, so not kept aside; its bytes are in the safety backup and the replaced segments."));
                                  }
-                             }))
+                             }, from))
                     {
                         before++;
                         lastBefore = seq;
-                        while (hasRestored && restored.Current.Seq < seq)
+                        bool held = false;
+                        if (seq <= cut)
                         {
-                            hasRestored = restored.MoveNext();
+                            if (restored == null)
+                            {
+                                restored = Restored().GetEnumerator();
+                                hasRestored = restored.MoveNext();
+                            }
+
+                            while (hasRestored && restored.Current.Seq < seq)
+                            {
+                                hasRestored = restored.MoveNext();
+                            }
+
+                            held = hasRestored && restored.Current.Seq == seq && restored.Current.Id == id;
                         }
 
-                        bool held = hasRestored && restored.Current.Seq == seq && restored.Current.Id == id;
                         if (!held)
                         {
                             if (output == null)
@@ -449,6 +485,7 @@ namespace BmadGuard.Core.Backup
             finally
             {
                 output?.Dispose();
+                restored?.Dispose();
             }
 
             report.EventsBefore = before;

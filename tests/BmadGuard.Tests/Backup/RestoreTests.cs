@@ -163,6 +163,26 @@ namespace BmadGuard.Tests.Backup
         }
 
         [Fact]
+        public void RestoreOverADivergedHistory_KeepsAsideExactlyTheEventsThatDiffer()
+        {
+            using var dir = new TempDir();
+            string store = dir.Combine("store");
+            var (all, backup) = Build(store);
+            StoreRestore.Restore(store, new RestoreRequest { Sequence = 10 });
+            List<EventRecord> diverged;
+            using (var s = FileEventStore.Open(store))
+            {
+                diverged = BackupFixture.Publish(s, 15, type: "other.event"); // seqs 11..25 again, different events
+            }
+
+            var report = StoreRestore.Restore(store, new RestoreRequest { BackupName = backup.Name });
+
+            Assert.Equal(all.Take(50).Select(e => e.Json), BackupFixture.ReadAll(store).Select(e => e.Json));
+            Assert.Equal(25, report.EventsBefore);
+            Assert.Equal(diverged.Select(e => e.Json), File.ReadAllLines(report.KeptAsideFile!));
+        }
+
+        [Fact]
         public void RestoreMovesConsumersThatReadPastTheRestoredPointBack()
         {
             using var dir = new TempDir();
