@@ -278,6 +278,13 @@ namespace BmadGuard.Cli
             w.WriteEndArray();
             WriteNames(w, "notices", r.Notices);
             w.WriteNumber("durationMs", r.DurationMilliseconds);
+            w.WriteStartObject("phaseEndMs");
+            foreach (var kv in r.PhaseEndMilliseconds)
+            {
+                w.WriteNumber(kv.Key, kv.Value);
+            }
+
+            w.WriteEndObject();
             w.WriteEndObject();
         }
     }
