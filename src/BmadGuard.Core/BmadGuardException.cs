@@ -60,5 +60,11 @@ namespace BmadGuard.Core
         public const string StoreIOError = "StoreIOError";
         public const string LockTimeout = "LockTimeout";
         public const string UnsupportedFormat = "UnsupportedFormat";
+        public const string InvalidBackupName = "InvalidBackupName";
+        public const string BackupNotFound = "BackupNotFound";
+        public const string BackupDamaged = "BackupDamaged";
+        public const string InvalidBackupDestination = "InvalidBackupDestination";
+        public const string BackupDestinationNotWritable = "BackupDestinationNotWritable";
+        public const string ConfirmationRequired = "ConfirmationRequired";
     }
 }
