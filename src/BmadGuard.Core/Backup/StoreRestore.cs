@@ -76,7 +76,7 @@ namespace BmadGuard.Core.Backup
             string quarantine = Path.Combine(storeRoot, StorePaths.QuarantineDirName);
             string building = Path.Combine(storeRoot, ".segments.restore-" + stamp + BackupLayout.TempSuffix);
 
-            using (StoreLock.Acquire(Path.Combine(storeRoot, StorePaths.LockFileName), request.LockTimeout, cancellationToken))
+            using (var held = StoreLock.Acquire(Path.Combine(storeRoot, StorePaths.LockFileName), request.LockTimeout, cancellationToken))
             {
                 // 1. The current state, kept whole before anything changes.
                 var safety = StoreBackup.CreateCore(storeRoot, BackupLayout.DefaultDestination(storeRoot), BackupKinds.Safety, lockHeld: true,
@@ -104,7 +104,10 @@ namespace BmadGuard.Core.Backup
                 // From here on the store changes: no cancellation until it is consistent again.
                 cancellationToken = CancellationToken.None;
 
-                // 4. The swap.
+                // 4. The swap. First bump the writer epoch: a process that had this store open keeps its active
+                // segment's handle, and must re-read the segments directory before its next append instead of
+                // writing into a file that is no longer the log.
+                held.BumpEpoch();
                 string replaced = Path.Combine(quarantine, "restore-" + stamp + "-replaced-segments");
                 if (!Directory.Exists(segmentsDir))
                 {
@@ -127,11 +130,6 @@ namespace BmadGuard.Core.Backup
 
                 io.SyncDirectory(storeRoot); // the new 'segments' entry and the old set's departure are durable
                 io.SyncDirectory(quarantine); // the replaced set's new name is durable
-                if (report.ReplacedSegments != null)
-                {
-                    FenceStaleWriters(report.ReplacedSegments, notices);
-                }
-
                 phases["swap"] = clock.ElapsedMilliseconds;
                 // 5. Read the restored log back.
                 CheckRestored(segmentsDir, manifest.FirstSeq, cut, report, cancellationToken);
@@ -556,23 +554,6 @@ namespace BmadGuard.Core.Backup
             }
 
             throw new BmadGuardException(ErrorCodes.BackupDamaged, FailureKind.StoreProblem, $"'{path}' has no record with seq {seq}, though its manifest says it does.", path);
-        }
-
-        /// <summary>
-        /// A BmadGuard process that had this store open keeps its last active segment open for appending and,
-        /// under the lock, re-checks only that file's length (and whether the next segment exists). Appending
-        /// one newline to every replaced segment changes the length of whichever one such a process holds,
-        /// so it re-reads the segments directory before its next publish instead of writing into a replaced
-        /// file (the concurrent restore test fails without this). The replaced copies then end in one stray
-        /// newline each; their records are unchanged, and the safety backup has them byte for byte.
-        /// </summary>
-        private static void FenceStaleWriters(string replacedDir, List<string> notices)
-        {
-            foreach (var (_, path) in SegmentNames.List(replacedDir))
-            {
-                using var s = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
-                s.WriteByte((byte)'\n');
-            }
         }
 
         private static void CheckRestored(string segmentsDir, long firstSeq, long cut, RestoreReport report, CancellationToken cancellationToken)
