@@ -60,5 +60,8 @@ namespace BmadGuard.Core
         public const string StoreIOError = "StoreIOError";
         public const string LockTimeout = "LockTimeout";
         public const string UnsupportedFormat = "UnsupportedFormat";
+        public const string InvalidConfiguration = "InvalidConfiguration";
+        public const string MonitorAlreadyRunning = "MonitorAlreadyRunning";
+        public const string OutboxPending = "OutboxPending";
     }
 }
