@@ -32,7 +32,7 @@ namespace BmadGuard.Core.Monitoring
             {
                 var status = MonitorStatus.Read(store, probeLock: false);
                 string who = status.Pid.HasValue
-                    ? $" (pid {status.Pid} by {status.By}, running since {status.Started?.ToString("o", CultureInfo.InvariantCulture)})"
+                    ? $" ({status.By}, running since {status.Started?.ToString("o", CultureInfo.InvariantCulture)})"
                     : "";
                 throw new BmadGuardException(ErrorCodes.MonitorAlreadyRunning, FailureKind.StoreProblem,
                     $"A monitor is already running for the store '{store}'{who}. Only one monitor per store; see 'bmadguard monitor --status --store {store}'.",

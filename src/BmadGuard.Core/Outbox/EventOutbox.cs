@@ -155,7 +155,8 @@ namespace BmadGuard.Core.Outbox
         public IReadOnlyList<SpooledEvent> Spool(IReadOnlyList<EventDraft> drafts, EventLimits limits, CancellationToken cancellationToken = default)
         {
             var prepared = drafts.Select(d => EventSerializer.Prepare(d, limits)).ToList();
-            Ensure();
+            // Not Ensure(): regrowing the reserve here would eat the very space it exists to give back.
+            _io.CreateDirectory(Dir);
             using (StoreLock.Acquire(Path.Combine(Dir, LockFileName), LockTimeout, cancellationToken))
             {
                 var marker = ReadMarker();
