@@ -162,6 +162,14 @@ class Handler:
             f.write(envelope.content if isinstance(envelope.content, bytes) else envelope.content.encode())
         os.rename(name + '.tmp', name)
         return '250 OK'
+    # .NET's SmtpClient sends the mechanism in lower case ('AUTH login <b64>'); aiosmtpd 1.4 matches it
+    # case-sensitively, so the lower-case name is registered here too (same LOGIN exchange, RFC 4616 style).
+    async def auth_login(self, server, args):
+        import base64
+        user = base64.b64decode(args[1]) if len(args) > 1 else await server.challenge_auth('Username:')
+        pw = await server.challenge_auth('Password:')
+        ok = user.decode() == sys.argv[3] and pw.decode() == sys.argv[4]
+        return AuthResult(success=ok, handled=False)
 def auth(server, session, envelope, mechanism, data):
     ok = data.login.decode() == user and data.password.decode() == password
     return AuthResult(success=ok)
