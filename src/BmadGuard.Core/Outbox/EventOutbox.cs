@@ -29,8 +29,9 @@ namespace BmadGuard.Core.Outbox
 
     public sealed class OutboxReplayResult
     {
-        public OutboxReplayResult(int published, int alreadyInStore, int pending, IReadOnlyList<EventRecord> records)
+        public OutboxReplayResult(int published, int alreadyInStore, int pending, IReadOnlyList<EventRecord> records, BmadGuardException? refusal = null)
         {
+            Refusal = refusal;
             Published = published;
             AlreadyInStore = alreadyInStore;
             Pending = pending;
@@ -47,6 +48,9 @@ namespace BmadGuard.Core.Outbox
         public int Pending { get; }
 
         public IReadOnlyList<EventRecord> Records { get; }
+
+        /// <summary>Why the store stopped the replay (LockTimeout, StoreFull, StoreDamaged), when it did.</summary>
+        public BmadGuardException? Refusal { get; }
     }
 
     /// <summary>
@@ -315,11 +319,14 @@ namespace BmadGuard.Core.Outbox
                         index += batch.Count;
                     }
                 }
-                catch (BmadGuardException ex) when (ex.Kind == FailureKind.StoreProblem)
+                catch (Exception e) when ((e is BmadGuardException b && b.Kind == FailureKind.StoreProblem) || e is IOException)
                 {
-                    // The store refused again: what is left stays pending (and in flight, if it was).
+                    // The store refused again, or a marker could not be written (disk full): what is left stays
+                    // pending. Safe either way: an unwritten in-flight marker means the batch was not published; an
+                    // unwritten "acked" marker leaves the in-flight one, and the next replay finds the ids.
+                    var ex = e as BmadGuardException ?? FileEventStore.MapIOException((IOException)e, $"Cannot write the outbox replay marker '{MarkerPath}'", MarkerPath);
                     int left = ReadRecords(ReadMarker().AckedOffset).Count(r => r.Record != null);
-                    return new OutboxReplayResult(published, already, Math.Max(0, left), records);
+                    return new OutboxReplayResult(published, already, Math.Max(0, left), records, ex);
                 }
 
                 EnsureReserve();

@@ -78,7 +78,7 @@ namespace BmadGuard.Core.Outbox
                     var replay = outbox.Replay(store, cancellationToken);
                     if (replay.Pending > 0)
                     {
-                        refusal = new BmadGuardException(ErrorCodes.OutboxPending, FailureKind.StoreProblem,
+                        refusal = replay.Refusal ?? new BmadGuardException(ErrorCodes.OutboxPending, FailureKind.StoreProblem,
                             "Earlier spooled events are still waiting in the outbox; these were spooled behind them to keep their order.");
                     }
                 }
