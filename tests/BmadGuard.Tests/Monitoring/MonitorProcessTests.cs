@@ -180,5 +180,42 @@ namespace BmadGuard.Tests.Monitoring
             Assert.Equal(damaged, File.ReadAllBytes(segment)); // untouched
             Assert.True(hook.WaitFor(x => x.Body.Contains("\"severity\":\"critical\""), TimeSpan.FromSeconds(10)), "no critical alert");
         }
+
+        [Fact]
+        public void ChannelsThatAreDownAreRetriedAndReportedWhileTheMonitorKeepsCheckingAndNoSecretLeaks()
+        {
+            const string secret = "SECRET-hook-token-4242";
+            using var dir = new TempDir();
+            using var broken = new HttpSink { Status = 500 };
+            string store = Kit.NewStore(dir, 5);
+            Kit.WriteConfig(store, "{ \"probeInterval\": \"0s\", \"alerts\": { \"retries\": 2, \"retryDelay\": \"50ms\", \"timeout\": \"1s\" } }");
+            string refused = $"http://127.0.0.1:{HttpSink.FreePort()}/services/{secret}";
+            using var m = new MonitorProcess("--store", store, "--interval", "1s", "--on-damage", "alert",
+                "--webhook", broken.Url("/hook/" + secret), "--slack-webhook", refused);
+            m.WaitReady(store);
+
+            string segment = Kit.Segment(store);
+            Kit.FlipByte(segment, Kit.LineStart(segment, 2) + 5);
+            Assert.NotNull(m.WaitFor(e => MonitorProcess.Kind(e) == "DamageDetected", TimeSpan.FromSeconds(30)));
+            var failedWebhook = m.WaitFor(e => MonitorProcess.Kind(e) == "AlertFailed" && Str(e, "channel").StartsWith("webhook", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+            var failedSlack = m.WaitFor(e => MonitorProcess.Kind(e) == "AlertFailed" && Str(e, "channel").StartsWith("slack", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+            Assert.True(failedWebhook.HasValue && failedSlack.HasValue, "failures not reported: " + m.StdOut);
+            Assert.Equal(3, failedWebhook!.Value.GetProperty("attempts").GetInt32());
+            Assert.Contains("HTTP 500", Str(failedWebhook.Value, "error"));
+            Assert.Equal(3, broken.Attempts);
+
+            // The monitor goes on checking after the failures, and says it is alive.
+            var last = new[] { MonitorProcess.Time(failedWebhook.Value), MonitorProcess.Time(failedSlack!.Value) }.Max();
+            Assert.NotNull(m.WaitFor(e => MonitorProcess.Kind(e) == "Checked" && MonitorProcess.Time(e) > last + TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30)));
+            Assert.Equal(0, Kit.Run("monitor", "--store", store, "--status").ExitCode);
+            Assert.Contains(Kit.Audit(store), a => Str(a, "action") == "alert.failed");
+
+            m.Signal(15);
+            Assert.Equal(0, m.WaitForExit(TimeSpan.FromSeconds(30)));
+            foreach (string text in new[] { m.StdOut, m.StdErr, Kit.AllText(store) })
+            {
+                Assert.DoesNotContain(secret, text);
+            }
+        }
     }
 }
