@@ -224,7 +224,16 @@ namespace BmadGuard.Core.Monitoring
         /// <summary>Runs until cancelled (Ctrl+C, SIGTERM). Starts first if needed; releases everything when it returns.</summary>
         public void Run(CancellationToken cancellationToken)
         {
-            Start();
+            try
+            {
+                Start();
+            }
+            catch (Exception ex)
+            {
+                _observer?.OnError(ex); // a consumer waiting on the events must not wait forever
+                throw;
+            }
+
             try
             {
                 Pass(forceDeep: true, cancellationToken); // a full check at start
@@ -258,6 +267,7 @@ namespace BmadGuard.Core.Monitoring
             finally
             {
                 Stop();
+                _observer?.OnCompleted();
             }
         }
 
