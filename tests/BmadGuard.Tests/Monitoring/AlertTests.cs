@@ -12,6 +12,7 @@ using Xunit;
 
 namespace BmadGuard.Tests.Monitoring
 {
+    [Collection(MonitoringCollection.Name)]
     public class AlertTests
     {
         private const string Secret = "T0K3N-s3cr3t-9f8e7d";

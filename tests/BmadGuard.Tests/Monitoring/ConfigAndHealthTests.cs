@@ -10,6 +10,7 @@ using Xunit;
 
 namespace BmadGuard.Tests.Monitoring
 {
+    [Collection(MonitoringCollection.Name)]
     public class ConfigAndHealthTests
     {
         private const string Secret = "xoxb-SECRET-0123456789";

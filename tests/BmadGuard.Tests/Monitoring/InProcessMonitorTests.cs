@@ -13,6 +13,7 @@ using Xunit;
 namespace BmadGuard.Tests.Monitoring
 {
     /// <summary>The Core API as Start-BmadMonitor will use it: typed events through an observer, a token to stop, pluggable hooks.</summary>
+    [Collection(MonitoringCollection.Name)]
     public class InProcessMonitorTests
     {
         private sealed class RecordingBackups : IBackupTaker

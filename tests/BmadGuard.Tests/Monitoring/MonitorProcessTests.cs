@@ -11,6 +11,7 @@ using Xunit.Abstractions;
 namespace BmadGuard.Tests.Monitoring
 {
     /// <summary>The real <c>bmadguard monitor</c> process against real damage, real HTTP and a real kill -9.</summary>
+    [Collection(MonitoringCollection.Name)]
     public class MonitorProcessTests
     {
         private static readonly TimeSpan Interval = TimeSpan.FromSeconds(2);

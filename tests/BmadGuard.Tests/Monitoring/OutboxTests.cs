@@ -15,6 +15,7 @@ using Xunit.Abstractions;
 
 namespace BmadGuard.Tests.Monitoring
 {
+    [Collection(MonitoringCollection.Name)]
     public class OutboxTests
     {
         private readonly ITestOutputHelper _out;
