@@ -49,11 +49,21 @@ namespace BmadGuard.Core.Monitoring
 
         public TimeSpan ConfirmLockTimeout { get; set; } = TimeSpan.FromSeconds(1);
 
+        /// <summary>How long damage in a file without a lock file must persist before it counts.</summary>
+        public TimeSpan SettleTime { get; set; } = TimeSpan.FromMilliseconds(250);
+
         public IntegrityResult Check(CancellationToken ct)
         {
             var clock = Stopwatch.StartNew();
             var (finding, bytes, length, mtime) = Inspect();
-            if (finding != null && File.Exists(LockPath))
+            if (finding != null && !File.Exists(LockPath))
+            {
+                // A writer that takes no lock may be between truncate and write: damage must still be there a
+                // moment later before anything is done about it.
+                ct.WaitHandle.WaitOne(SettleTime);
+                (finding, bytes, length, mtime) = Inspect();
+            }
+            else if (finding != null)
             {
                 // Maybe a legacy writer is mid-write: look again holding its lock.
                 try

@@ -87,6 +87,9 @@ namespace BmadGuard.Core.Monitoring
             public string? Signature;
             public Stopwatch? Since;
             public bool ActionTaken;
+
+            /// <summary>When an action that failed (not "not possible": failed, e.g. the lock was busy) may be tried again.</summary>
+            public TimeSpan? RetryAt;
         }
 
         private abstract class Target
@@ -470,12 +473,14 @@ namespace BmadGuard.Core.Monitoring
 
             string summary = string.Join(" ", result.Findings.Select(f => f.Message));
             st.Alerts.Raise(key, AlertSeverity.Error, $"Damage detected in {result.Target}", summary + $"\nPolicy: {_config.OnDamage.ToString().ToLowerInvariant()}.", result.Target);
-            if (_config.OnDamage == DamagePolicy.Alert || t.Damage.ActionTaken)
+            bool retryDue = t.Damage.RetryAt.HasValue && t.Damage.Since != null && t.Damage.Since.Elapsed >= t.Damage.RetryAt.Value;
+            if (_config.OnDamage == DamagePolicy.Alert || (t.Damage.ActionTaken && !retryDue))
             {
                 return (fresh ? 1 : 0, 0, 1);
             }
 
             t.Damage.ActionTaken = true;
+            t.Damage.RetryAt = null;
             (string Action, HealResult Result, TimeSpan Duration)? done;
             try
             {
@@ -516,6 +521,13 @@ namespace BmadGuard.Core.Monitoring
                 return (fresh ? 1 : 0, 1, 0);
             }
 
+            if (heal1.Outcome == HealOutcome.Failed)
+            {
+                // A failure may be transient (a writer held the lock for long): try again later, not every interval.
+                var backoff = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(30).Ticks, _config.Interval.Ticks * 6));
+                t.Damage.RetryAt = (t.Damage.Since?.Elapsed ?? TimeSpan.Zero) + backoff;
+            }
+
             st.Alerts.Raise(key, AlertSeverity.Critical, $"Damage in {result.Target} was not healed",
                 $"{summary}\n{action}: {heal1.Outcome}: {heal1.Message}", result.Target);
             return (fresh ? 1 : 0, 0, 1);
@@ -524,15 +536,14 @@ namespace BmadGuard.Core.Monitoring
         private (string, HealResult, TimeSpan)? HealStore(StoreTarget st, IntegrityResult damage, CancellationToken ct)
         {
             var clock = Stopwatch.StartNew();
-            HealResult repair;
-            if (damage.OnlyTornTail || _config.OnDamage == DamagePolicy.Repair)
+            // Repair first, under both policies: the healer repairs only what it can without losing records.
+            var repair = _hooks.Healer.Repair(st.Root, damage, ct);
+            if (repair.Success || _config.OnDamage == DamagePolicy.Repair)
             {
-                repair = _hooks.Healer.Repair(st.Root, damage, ct);
-                if (repair.Success || _config.OnDamage == DamagePolicy.Repair)
-                {
-                    return ("repair", repair, clock.Elapsed);
-                }
+                return ("repair", repair, clock.Elapsed);
             }
+
+            st.Audit.Write("repair", st.Root, repair.Outcome.ToString(), repair.Message + " Restoring instead (policy restore).", clock.Elapsed);
 
             // Restore: a safety backup of the damaged state first, where backups exist.
             var safety = _hooks.Backups.TakeBackup(st.Root, "safety", ct);
