@@ -169,5 +169,32 @@ namespace BmadGuard.Tests.Monitoring
             Assert.Contains(r.Findings, f => f.Kind == FindingKind.Missing && f.Path == segments[1]);
             Assert.Equal(HealOutcome.NotPossible, TornTailHealer.Instance.Repair(store, r, CancellationToken.None).Outcome);
         }
+
+        /// <summary>A legacy agent mid-write under its flock on &lt;file&gt;.lock is not damage: the check waits for the lock.</summary>
+        [Fact]
+        public void AHalfWrittenLegacyFileUnderItsWritersLockIsNotDamage()
+        {
+            using var dir = new TempDir();
+            string store = Kit.NewStore(dir, 0);
+            string legacy = dir.Combine("shared_context.json");
+            File.WriteAllText(legacy, "{\"v\":1}");
+            var guarded = new GuardedFile(legacy, store);
+            Assert.True(guarded.Check(CancellationToken.None).Ok);
+
+            var psi = new ProcessStartInfo(SmtpSink.Python) { RedirectStandardOutput = true, UseShellExecute = false };
+            psi.ArgumentList.Add("-c");
+            psi.ArgumentList.Add("import fcntl,sys,time\nl=open(sys.argv[1]+'.lock','a')\nfcntl.flock(l,fcntl.LOCK_EX)\n" +
+                                 "f=open(sys.argv[1],'w'); f.write('{\"v\":2, \"half'); f.flush()\nprint('HALF',flush=True)\ntime.sleep(0.5)\n" +
+                                 "f.write('\":true}'); f.close()\nfcntl.flock(l,fcntl.LOCK_UN)");
+            psi.ArgumentList.Add(legacy);
+            using var writer = Process.Start(psi)!;
+            Assert.Equal("HALF", writer.StandardOutput.ReadLine());
+            Assert.Equal("{\"v\":2, \"half", File.ReadAllText(legacy)); // it is half-written right now
+            var result = guarded.Check(CancellationToken.None);
+            writer.WaitForExit();
+            Assert.True(result.Ok, string.Join(" ", result.Findings.Select(f => f.Message)));
+            Assert.Equal("{\"v\":2, \"half\":true}", File.ReadAllText(legacy));
+            Assert.Empty(Directory.GetFiles(Path.Combine(store, "quarantine")));
+        }
     }
 }
