@@ -151,7 +151,7 @@ namespace BmadGuard.Core.Monitoring
                     records += scan.Records;
                     if (scan.Findings.Count > 0 && isLast && scan.OnlyTornTail)
                     {
-                        scan = ConfirmTornTail(store, path, firstSeq, scan, ct);
+                        scan = ConfirmTornTail(store, path, firstSeq, from, expectSeq, scan, ct);
                     }
 
                     findings.AddRange(scan.Findings);
@@ -272,7 +272,7 @@ namespace BmadGuard.Core.Monitoring
         }
 
         /// <summary>Bad bytes at the very end may be a writer mid-append: look again holding the writers' lock.</summary>
-        private SegmentScan ConfirmTornTail(string store, string path, long firstSeq, SegmentScan first, CancellationToken ct)
+        private SegmentScan ConfirmTornTail(string store, string path, long firstSeq, long from, long expectSeq, SegmentScan first, CancellationToken ct)
         {
             StoreLock held;
             try
@@ -286,7 +286,8 @@ namespace BmadGuard.Core.Monitoring
 
             using (held)
             {
-                var again = ScanSegment(path, firstSeq, 0, firstSeq, isLast: true, ct);
+                // Only the part this check read: the lock is held for the few records appended since the last check.
+                var again = ScanSegment(path, firstSeq, from, expectSeq, isLast: true, ct);
                 again.Bytes = first.Bytes;
                 again.Records = first.Records;
                 return again;
