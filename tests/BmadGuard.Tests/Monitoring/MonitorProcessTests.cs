@@ -218,5 +218,36 @@ namespace BmadGuard.Tests.Monitoring
                 Assert.DoesNotContain(secret, text);
             }
         }
+
+        /// <summary>Several writer processes appending while the monitor checks on every change: no false alarm, nothing cut.</summary>
+        [Fact]
+        public void BusyWritersAreNotMistakenForDamage()
+        {
+            using var dir = new TempDir();
+            string store = Kit.NewStore(dir, 0);
+            using var m = new MonitorProcess("--store", store, "--interval", "500ms", "--on-damage", "repair");
+            m.WaitReady(store);
+            for (int round = 0; round < 3; round++)
+            {
+                var writers = Enumerable.Range(0, 3).Select(w => System.Threading.Tasks.Task.Run(() =>
+                {
+                    var sb = new System.Text.StringBuilder();
+                    for (int i = 0; i < 200; i++)
+                    {
+                        sb.Append("{\"type\":\"load.w").Append(w).Append("\",\"data\":{\"i\":").Append(i).Append(",\"pad\":\"").Append('x', 100).Append("\"}}\n");
+                    }
+
+                    return Support.Cli.Run((string?)sb.ToString(), "publish", "--store", store, "--stdin");
+                })).ToArray();
+                System.Threading.Tasks.Task.WaitAll(writers);
+                Assert.All(writers, w => Assert.Equal(0, w.Result.ExitCode));
+            }
+
+            Thread.Sleep(1500); // a couple more checks after the last append
+            Assert.DoesNotContain(m.Events, e => MonitorProcess.Kind(e) == "DamageDetected");
+            Assert.True(m.Events.Count(e => MonitorProcess.Kind(e) == "Checked") > 3);
+            Assert.Empty(Directory.GetFiles(Path.Combine(store, "quarantine")));
+            Assert.Equal(1800, Kit.Events(store).Count);
+        }
     }
 }
