@@ -364,7 +364,7 @@ namespace BmadGuard.Core.Monitoring
             foreach (var st in _stores)
             {
                 bool deep = forceDeep || now - st.LastDeep >= _config.DeepInterval;
-                var (d, h, s) = CheckStore(st, deep, ct);
+                var (d, h, s) = Safely(st, st.Root, "check", () => CheckStore(st, deep, ct));
                 damaged += d;
                 healed += h;
                 still += s;
@@ -372,7 +372,7 @@ namespace BmadGuard.Core.Monitoring
 
             foreach (var ft in _files)
             {
-                var (d, h, s) = CheckFile(ft, ct);
+                var (d, h, s) = Safely(ft.Owner, ft.File.Path, "check", () => CheckFile(ft, ct));
                 damaged += d;
                 healed += h;
                 still += s;
@@ -380,9 +380,9 @@ namespace BmadGuard.Core.Monitoring
 
             foreach (var st in _stores)
             {
-                ScheduledBackup(st, ct);
-                ScheduledProbe(st, ct);
-                ReplayOutbox(st, ct);
+                Safely(st, st.Root, "backup", () => ScheduledBackup(st, ct));
+                Safely(st, st.Root, "probe", () => ScheduledProbe(st, ct));
+                Safely(st, st.Root, "outbox.replay", () => ReplayOutbox(st, ct));
                 st.Metrics.AlertsSent = st.Alerts.Sent;
                 st.Metrics.AlertsFailed = st.Alerts.Failed;
                 WriteState(st);
@@ -398,6 +398,32 @@ namespace BmadGuard.Core.Monitoring
 
             return new MonitorPassSummary(_stores.Count + _files.Count, damaged, healed, still);
         }
+
+        /// <summary>
+        /// One target's trouble never stops the monitor: an unexpected failure is audited and raised as an alert,
+        /// and the loop goes on (cancellation still ends it).
+        /// </summary>
+        private (int, int, int) Safely(StoreTarget st, string target, string what, Func<(int, int, int)> action)
+        {
+            try
+            {
+                return action();
+            }
+            catch (Exception ex) when (!(ex is OperationCanceledException) && !(ex is OutOfMemoryException))
+            {
+                string message = $"The monitor's {what} of '{target}' failed: {ex.GetType().Name}: {ex.Message}";
+                st.Audit.Write("monitor.error", target, "failed", message);
+                st.Alerts.Raise("error:" + what + ":" + target, AlertSeverity.Error, $"Monitor {what} failed for {target}", _redactor.Redact(message), target);
+                return (0, 0, 0);
+            }
+        }
+
+        private void Safely(StoreTarget st, string target, string what, Action action)
+            => Safely(st, target, what, () =>
+            {
+                action();
+                return (0, 0, 0);
+            });
 
         private (int Damaged, int Healed, int Still) CheckStore(StoreTarget st, bool deep, CancellationToken ct)
         {
