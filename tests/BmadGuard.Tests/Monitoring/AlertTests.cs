@@ -193,5 +193,27 @@ namespace BmadGuard.Tests.Monitoring
             Assert.Equal("auth *** rejected", r.Redact("auth hunter2-password rejected"));
             Assert.Equal("https://hooks.slack.com:443/***", Redactor.DescribeUrl(url));
         }
+
+        [Fact]
+        public void AlertTestReportsAFailingChannelWithExitOneAndNoSecret()
+        {
+            using var dir = new TempDir();
+            using var ok = new HttpSink();
+            using var broken = new HttpSink { Status = 500 };
+            string store = Kit.NewStore(dir, 0);
+            var r = Kit.Run("alert", "--store", store, "--test", "--slack-webhook", ok.Url("/s/" + Secret), "--webhook", broken.Url("/w/" + Secret));
+            Assert.Equal(1, r.ExitCode);
+            using var doc = JsonDocument.Parse(r.StdOut);
+            var channels = doc.RootElement.GetProperty("channels").EnumerateArray().ToDictionary(c => c.GetProperty("channel").GetString()!.Split(' ')[0], c => c.Clone());
+            Assert.True(channels["slack"].GetProperty("delivered").GetBoolean());
+            Assert.False(channels["webhook"].GetProperty("delivered").GetBoolean());
+            Assert.Equal(4, channels["webhook"].GetProperty("attempts").GetInt32()); // default: 3 retries
+            Assert.Contains("AlertDeliveryFailed", r.StdErr);
+            Assert.DoesNotContain(Secret, r.StdOut + r.StdErr + Kit.AllText(store));
+
+            var none = Kit.Run("alert", "--store", store, "--test");
+            Assert.Equal(2, none.ExitCode);
+            Assert.Contains("No alert channel is configured", none.StdErr);
+        }
     }
 }

@@ -111,6 +111,8 @@ namespace BmadGuard.Tests.Monitoring
             string json = File.ReadAllText(Path.Combine(store, MonitorMetrics.JsonFileName));
             Assert.Contains("\"restoresFailed\": 1", json);
             Assert.Matches("\"backupsAttempted\": [2-9]", json);
+            Assert.Matches("\"publishLatencyP50Ms\": [0-9]", json); // from the round-trip probes
+            Assert.Matches("\"verifyLatencyP99Ms\": [0-9]", json);
         }
 
         /// <summary>Bad bytes at the end of the active segment while another process holds the writers' lock may be an append in flight: not reported until confirmed.</summary>
