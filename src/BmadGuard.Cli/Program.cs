@@ -16,6 +16,7 @@ namespace BmadGuard.Cli
             var root = new RootCommand("bmadguard: durable, checksummed event stores for BMAD agents. JSON in, JSON out.");
             StoreCommands.Register(root);
             BackupCommands.Register(root);
+            MonitorCommands.Register(root);
 
             var parse = root.Parse(args);
             if (parse.Errors.Count > 0)

@@ -66,5 +66,8 @@ namespace BmadGuard.Core
         public const string InvalidBackupDestination = "InvalidBackupDestination";
         public const string BackupDestinationNotWritable = "BackupDestinationNotWritable";
         public const string ConfirmationRequired = "ConfirmationRequired";
+        public const string InvalidConfiguration = "InvalidConfiguration";
+        public const string MonitorAlreadyRunning = "MonitorAlreadyRunning";
+        public const string OutboxPending = "OutboxPending";
     }
 }

@@ -98,9 +98,10 @@ namespace BmadGuard.Cli
             var dataFile = new Option<FileInfo?>("--data-file") { Description = "A file holding the event's data as a JSON object." };
             var stdin = new Option<bool>("--stdin") { Description = "Read events as NDJSON from standard input: {\"type\",\"source\",\"correlationId\",\"data\"} a line." };
             var lockTimeout = LockTimeoutOption();
+            var spool = new Option<bool>("--spool") { Description = "When the store refuses (lock timeout, disk full, damage), spool the events to the durable outbox instead; the monitor replays them. Spooled events print {\"spooled\":true,\"id\",...}." };
             var cmd = new Command("publish", "Publishes events. Each is printed as one JSON line only once it is durable (fsynced).")
             {
-                store, type, source, correlation, data, dataFile, stdin, lockTimeout,
+                store, type, source, correlation, data, dataFile, stdin, lockTimeout, spool,
             };
             cmd.SetAction(parse => CliSupport.Run(() =>
             {
@@ -121,6 +122,11 @@ namespace BmadGuard.Cli
                 if (d != null && f != null)
                 {
                     throw Usage("Give the data once: --data or --data-file, not both.");
+                }
+
+                if (fromStdin && parse.GetValue(spool))
+                {
+                    return MonitorCommands.PublishOrSpoolCli(parse.GetValue(store), ReadStdinDrafts(), parse.GetValue(lockTimeout));
                 }
 
                 if (fromStdin)
@@ -147,6 +153,11 @@ namespace BmadGuard.Cli
                 else
                 {
                     draft = EventDraft.FromJson(t!, parse.GetValue(source), parse.GetValue(correlation), d);
+                }
+
+                if (parse.GetValue(spool))
+                {
+                    return MonitorCommands.PublishOrSpoolCli(parse.GetValue(store), new[] { draft }, parse.GetValue(lockTimeout));
                 }
 
                 using (var s = OpenStore(parse.GetValue(store), parse.GetValue(lockTimeout)))
@@ -244,6 +255,33 @@ namespace BmadGuard.Cli
 
             reader.GetAwaiter().GetResult();
             return badLines > 0 ? ExitCodes.Usage : ExitCodes.Success;
+        }
+
+        /// <summary>All of stdin's events, for publish --stdin --spool (one publish-or-spool batch; a bad line fails the whole run, nothing written).</summary>
+        private static List<EventDraft> ReadStdinDrafts()
+        {
+            var drafts = new List<EventDraft>();
+            using var stdin = Console.OpenStandardInput();
+            long lineNo = 0;
+            foreach (var line in ReadLines(stdin))
+            {
+                lineNo++;
+                if (line.Length == 0 || IsWhitespace(line))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    drafts.Add(ParseStdinLine(line));
+                }
+                catch (BmadGuardException ex)
+                {
+                    throw new BmadGuardException(ex.Code, ex.Kind, $"line {lineNo}: {ex.Message} (nothing was published or spooled)");
+                }
+            }
+
+            return drafts;
         }
 
         private static bool IsWhitespace(byte[] line)

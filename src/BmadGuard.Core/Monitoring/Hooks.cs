@@ -1,0 +1,190 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+
+namespace BmadGuard.Core.Monitoring
+{
+    // The monitor's seams. The integrity checker (Test-BmadIntegrity, Repair-BmadStore) and backups/restore are
+    // built on other branches; they plug in here. The defaults in this folder are built only on the store's own
+    // mechanisms (SegmentReader + RecordCodec.ChecksumOk, the torn-tail cut) and say plainly what they cannot do.
+
+    /// <summary>What kind of damage a finding is.</summary>
+    public enum FindingKind
+    {
+        /// <summary>Bytes after the last valid record of the last segment (a crash mid-append, or a damaged last record).</summary>
+        TornTail,
+        /// <summary>A record whose checksum or format does not hold, with valid records after it.</summary>
+        ChecksumMismatch,
+        /// <summary>Records out of sequence, or segments that do not follow each other.</summary>
+        SeqGap,
+        /// <summary>A segment (or the whole segments folder, or the settings file) is gone.</summary>
+        Missing,
+        /// <summary>A segment's header is damaged.</summary>
+        HeaderDamaged,
+        /// <summary>A file cannot be read at all.</summary>
+        Unreadable,
+        /// <summary>A guarded JSON file does not parse (truncated, half-written, garbage).</summary>
+        InvalidJson,
+    }
+
+    /// <summary>One piece of damage, with where it is.</summary>
+    public sealed class IntegrityFinding
+    {
+        public IntegrityFinding(FindingKind kind, string path, long? offset, string message)
+        {
+            Kind = kind;
+            Path = path;
+            Offset = offset;
+            Message = message;
+        }
+
+        public FindingKind Kind { get; }
+        public string Path { get; }
+        public long? Offset { get; }
+        public string Message { get; }
+
+        /// <summary>A stable identity for alert de-duplication: the same damage in the same place.</summary>
+        public string Key => $"{Kind}:{Path}";
+
+        public override string ToString() => Message;
+    }
+
+    /// <summary>The outcome of one check of one target (a store or a guarded file).</summary>
+    public sealed class IntegrityResult
+    {
+        public IntegrityResult(string target, bool deep, IReadOnlyList<IntegrityFinding> findings, long bytesChecked, long recordsChecked, TimeSpan duration)
+        {
+            Target = target;
+            Deep = deep;
+            Findings = findings;
+            BytesChecked = bytesChecked;
+            RecordsChecked = recordsChecked;
+            Duration = duration;
+        }
+
+        public string Target { get; }
+        public bool Deep { get; }
+        public bool Ok => Findings.Count == 0;
+        public IReadOnlyList<IntegrityFinding> Findings { get; }
+        public long BytesChecked { get; }
+        public long RecordsChecked { get; }
+        public TimeSpan Duration { get; }
+
+        /// <summary>True when every finding is one the store's torn-tail cut repairs without deleting anything.</summary>
+        public bool OnlyTornTail => Findings.Count > 0 && Findings.All(f => f.Kind == FindingKind.TornTail);
+    }
+
+    /// <summary>Checks a store. The integrity checker's Test-BmadIntegrity plugs in here.</summary>
+    public interface IStoreInspector
+    {
+        /// <summary>Cheap: checks what changed since the previous call (everything on the first call).</summary>
+        IntegrityResult QuickCheck(string store, CancellationToken cancellationToken);
+
+        /// <summary>Thorough: every byte of every segment.</summary>
+        IntegrityResult DeepVerify(string store, CancellationToken cancellationToken);
+    }
+
+    public enum HealOutcome
+    {
+        /// <summary>Done and verified by the healer.</summary>
+        Healed,
+        /// <summary>Nothing to do (the damage was gone when the lock was taken).</summary>
+        NotNeeded,
+        /// <summary>This healer cannot fix this damage without losing data; another action is needed.</summary>
+        NotPossible,
+        /// <summary>The feature is not installed in this build (e.g. restore before backups exist).</summary>
+        NotAvailable,
+        /// <summary>Tried and failed.</summary>
+        Failed,
+    }
+
+    /// <summary>What a repair or restore did.</summary>
+    public sealed class HealResult
+    {
+        public HealResult(HealOutcome outcome, string message, IReadOnlyList<string>? quarantined = null, long bytesQuarantined = 0, string? restoredFrom = null)
+        {
+            Outcome = outcome;
+            Message = message;
+            Quarantined = quarantined ?? Array.Empty<string>();
+            BytesQuarantined = bytesQuarantined;
+            RestoredFrom = restoredFrom;
+        }
+
+        public HealOutcome Outcome { get; }
+        public string Message { get; }
+        public IReadOnlyList<string> Quarantined { get; }
+        public long BytesQuarantined { get; }
+        public string? RestoredFrom { get; }
+        public bool Success => Outcome == HealOutcome.Healed || Outcome == HealOutcome.NotNeeded;
+    }
+
+    /// <summary>
+    /// Repairs and restores a store. Implementations take the writers' lock themselves (StoreLock on
+    /// <c>writer.lock</c>), never delete damaged bytes (quarantine), and take a safety backup first where they can.
+    /// </summary>
+    public interface IStoreHealer
+    {
+        /// <summary>Repairs what can be repaired without losing acknowledged events; NotPossible otherwise.</summary>
+        HealResult Repair(string store, IntegrityResult damage, CancellationToken cancellationToken);
+
+        /// <summary>Replaces the store with its latest verified backup (damaged files kept in quarantine).</summary>
+        HealResult RestoreLatest(string store, CancellationToken cancellationToken);
+    }
+
+    /// <summary>A backup as the monitor and the health report see it.</summary>
+    public sealed class BackupInfo
+    {
+        public BackupInfo(string name, DateTimeOffset created, bool verified, string? path = null)
+        {
+            Name = name;
+            Created = created;
+            Verified = verified;
+            Path = path;
+        }
+
+        public string Name { get; }
+        public DateTimeOffset Created { get; }
+        public bool Verified { get; }
+        public string? Path { get; }
+    }
+
+    public sealed class BackupResult
+    {
+        public BackupResult(bool available, bool success, string message, BackupInfo? backup = null)
+        {
+            Available = available;
+            Success = success;
+            Message = message;
+            Backup = backup;
+        }
+
+        /// <summary>False when this build has no backup feature (nothing was attempted).</summary>
+        public bool Available { get; }
+        public bool Success { get; }
+        public string Message { get; }
+        public BackupInfo? Backup { get; }
+    }
+
+    /// <summary>Takes and lists backups (the backup feature plugs in here).</summary>
+    public interface IBackupTaker
+    {
+        /// <summary>Takes a backup; <paramref name="reason"/> is "scheduled" or "safety" (before a restore).</summary>
+        BackupResult TakeBackup(string store, string reason, CancellationToken cancellationToken);
+
+        /// <summary>The newest backup that passed verification, or null when there is none.</summary>
+        BackupInfo? NewestVerified(string store);
+    }
+
+    /// <summary>The default until the backup feature is merged: says so, attempts nothing.</summary>
+    public sealed class UnavailableBackups : IBackupTaker
+    {
+        public static UnavailableBackups Instance { get; } = new UnavailableBackups();
+
+        public const string Message = "Backups are not available in this build yet (the backup feature, Backup-BmadStore, is not installed); nothing was backed up.";
+
+        public BackupResult TakeBackup(string store, string reason, CancellationToken cancellationToken) => new BackupResult(false, false, Message);
+
+        public BackupInfo? NewestVerified(string store) => null;
+    }
+}

@@ -1,0 +1,202 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using BmadGuard.Core.Monitoring;
+using BmadGuard.Core.Storage;
+using BmadGuard.Tests.Support;
+using Xunit;
+
+namespace BmadGuard.Tests.Monitoring
+{
+    /// <summary>The Core API as Start-BmadMonitor will use it: typed events through an observer, a token to stop, pluggable hooks.</summary>
+    [Collection(MonitoringCollection.Name)]
+    public class InProcessMonitorTests
+    {
+        private sealed class RecordingBackups : IBackupTaker
+        {
+            public List<string> Reasons { get; } = new List<string>();
+            public int Failures { get; set; }
+
+            public BackupResult TakeBackup(string store, string reason, CancellationToken cancellationToken)
+            {
+                lock (Reasons)
+                {
+                    Reasons.Add(reason);
+                    bool ok = Reasons.Count > Failures;
+                    return new BackupResult(true, ok, ok ? "backup taken" : "disk on fire", ok ? new BackupInfo("b" + Reasons.Count, DateTimeOffset.UtcNow, true) : null);
+                }
+            }
+
+            public BackupInfo? NewestVerified(string store) => null;
+        }
+
+        private sealed class RecordingHealer : IStoreHealer
+        {
+            public int Restores;
+
+            public HealResult Repair(string store, IntegrityResult damage, CancellationToken cancellationToken)
+                => TornTailHealer.Instance.Repair(store, damage, cancellationToken);
+
+            public HealResult RestoreLatest(string store, CancellationToken cancellationToken)
+            {
+                Interlocked.Increment(ref Restores);
+                return new HealResult(HealOutcome.Failed, "restore refused by the test healer");
+            }
+        }
+
+        [Fact]
+        public void TypedEventsFlowToAQueueScheduledBackupsRunAndTheTokenStopsTheMonitor()
+        {
+            using var dir = new TempDir();
+            string store = Kit.NewStore(dir, 10);
+            var backups = new RecordingBackups { Failures = 1 };
+            var healer = new RecordingHealer();
+            var config = MonitorConfig.Load(store, null);
+            config.Interval = TimeSpan.FromMilliseconds(300);
+            config.DeepInterval = TimeSpan.FromSeconds(1);
+            config.BackupInterval = TimeSpan.FromSeconds(1);
+            config.ProbeInterval = TimeSpan.FromSeconds(1);
+            config.OnDamage = DamagePolicy.Restore;
+            using var queue = new MonitorEventQueue();
+            using var cts = new CancellationTokenSource();
+            using var monitor = new StoreMonitor(config, new MonitorHooks { Backups = backups, Healer = healer }, queue);
+            var run = Task.Run(() => monitor.Run(cts.Token));
+
+            var seen = new List<MonitorEvent>();
+            bool corrupted = false;
+            var clock = Stopwatch.StartNew();
+            foreach (var e in queue.GetConsumingEnumerable(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token))
+            {
+                seen.Add(e);
+                if (!corrupted && seen.OfType<BackupTaken>().Count() >= 2 && seen.OfType<Checked>().Any(c => c.Deep))
+                {
+                    corrupted = true;
+                    string segment = Kit.Segment(store);
+                    Kit.FlipByte(segment, Kit.LineStart(segment, 4) + 7); // inside the log: repair is not possible, restore is
+                }
+
+                if (seen.OfType<Restored>().Any())
+                {
+                    break;
+                }
+            }
+
+            cts.Cancel();
+            Assert.True(run.Wait(TimeSpan.FromSeconds(30)), "Run did not return after cancellation");
+
+            var taken = seen.OfType<BackupTaken>().ToList();
+            Assert.False(taken[0].Success);
+            Assert.True(taken[1].Success);
+            Assert.Contains("scheduled", backups.Reasons);
+            Assert.Contains("safety", backups.Reasons); // a safety backup before the restore
+            Assert.True(backups.Reasons.IndexOf("safety") > 0);
+            var damage = seen.OfType<DamageDetected>().Single();
+            Assert.Equal(FindingKind.ChecksumMismatch, damage.Findings[0].Kind);
+            var restored = seen.OfType<Restored>().Single();
+            Assert.Equal(HealOutcome.Failed, restored.Outcome);
+            Assert.False(restored.Verified);
+            Assert.Equal(1, healer.Restores);
+
+            // The lock is released when Run returns: another monitor can start at once.
+            using var next = new StoreMonitor(MonitorConfig.Load(store, null));
+            next.Start();
+            var status = MonitorStatus.Read(store, probeLock: false);
+            Assert.NotNull(status.Pid);
+
+            // Metrics count the backups (1 of 2 succeeded at least) and the failed restore.
+            string json = File.ReadAllText(Path.Combine(store, MonitorMetrics.JsonFileName));
+            Assert.Contains("\"restoresFailed\": 1", json);
+            Assert.Matches("\"backupsAttempted\": [2-9]", json);
+            Assert.Matches("\"publishLatencyP50Ms\": [0-9]", json); // from the round-trip probes
+            Assert.Matches("\"verifyLatencyP99Ms\": [0-9]", json);
+        }
+
+        /// <summary>Bad bytes at the end of the active segment while another process holds the writers' lock may be an append in flight: not reported until confirmed.</summary>
+        [Fact]
+        public void ATornTailIsOnlyReportedOnceConfirmedUnderTheWritersLock()
+        {
+            using var dir = new TempDir();
+            string store = Kit.NewStore(dir, 3);
+            File.AppendAllText(Kit.Segment(store), "{\"seq\":4,\"id\":\"half-writ");
+            var inspector = new SegmentScanInspector { ConfirmLockTimeout = TimeSpan.FromMilliseconds(200) };
+            var psi = new ProcessStartInfo(SmtpSink.Python) { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
+            psi.ArgumentList.Add("-c");
+            psi.ArgumentList.Add("import fcntl,sys\nf=open(sys.argv[1],'a')\nfcntl.flock(f,fcntl.LOCK_EX)\nprint('LOCKED',flush=True)\nsys.stdin.read()");
+            psi.ArgumentList.Add(Path.Combine(store, StorePaths.LockFileName));
+            using (var holder = Process.Start(psi)!)
+            {
+                Assert.Equal("LOCKED", holder.StandardOutput.ReadLine());
+                Assert.True(inspector.QuickCheck(store, CancellationToken.None).Ok); // a writer may be mid-append
+                holder.StandardInput.Close();
+                holder.WaitForExit();
+            }
+
+            var result = inspector.QuickCheck(store, CancellationToken.None);
+            Assert.Equal(FindingKind.TornTail, result.Findings.Single().Kind);
+
+            // Repair cuts it to quarantine; the three records stay.
+            var heal = TornTailHealer.Instance.Repair(store, result, CancellationToken.None);
+            Assert.Equal(HealOutcome.Healed, heal.Outcome);
+            Assert.Equal("{\"seq\":4,\"id\":\"half-writ", File.ReadAllText(heal.Quarantined.Single()));
+            Assert.True(inspector.QuickCheck(store, CancellationToken.None).Ok);
+            Assert.Equal(3, Kit.Events(store).Count);
+        }
+
+        [Fact]
+        public void ADeletedSegmentIsMissingDamage()
+        {
+            using var dir = new TempDir();
+            string store = Kit.NewStore(dir, 0);
+            // Two segments: a tiny segment size makes the store roll over.
+            File.WriteAllText(Path.Combine(store, StorePaths.MetaFileName),
+                File.ReadAllText(Path.Combine(store, StorePaths.MetaFileName)).Replace("\"segmentMaxBytes\": 67108864", "\"segmentMaxBytes\": 2048").Replace("\"maxEventBytes\": 1048576", "\"maxEventBytes\": 1024"));
+            using (var s = FileEventStore.Open(store))
+            {
+                for (int i = 0; i < 30; i++)
+                {
+                    s.Publish(Core.Events.EventDraft.FromJson("test.n", null, null, "{\"n\":" + i + "}"));
+                }
+            }
+
+            var segments = Directory.GetFiles(Path.Combine(store, "segments"), "segment-*.jsonl").OrderBy(x => x).ToList();
+            Assert.True(segments.Count >= 2);
+            var inspector = new SegmentScanInspector();
+            Assert.True(inspector.QuickCheck(store, CancellationToken.None).Ok);
+            File.Delete(segments[1]);
+            var r = inspector.QuickCheck(store, CancellationToken.None);
+            Assert.Contains(r.Findings, f => f.Kind == FindingKind.Missing && f.Path == segments[1]);
+            Assert.Equal(HealOutcome.NotPossible, TornTailHealer.Instance.Repair(store, r, CancellationToken.None).Outcome);
+        }
+
+        /// <summary>A legacy agent mid-write under its flock on &lt;file&gt;.lock is not damage: the check waits for the lock.</summary>
+        [Fact]
+        public void AHalfWrittenLegacyFileUnderItsWritersLockIsNotDamage()
+        {
+            using var dir = new TempDir();
+            string store = Kit.NewStore(dir, 0);
+            string legacy = dir.Combine("shared_context.json");
+            File.WriteAllText(legacy, "{\"v\":1}");
+            var guarded = new GuardedFile(legacy, store);
+            Assert.True(guarded.Check(CancellationToken.None).Ok);
+
+            var psi = new ProcessStartInfo(SmtpSink.Python) { RedirectStandardOutput = true, UseShellExecute = false };
+            psi.ArgumentList.Add("-c");
+            psi.ArgumentList.Add("import fcntl,sys,time\nl=open(sys.argv[1]+'.lock','a')\nfcntl.flock(l,fcntl.LOCK_EX)\n" +
+                                 "f=open(sys.argv[1],'w'); f.write('{\"v\":2, \"half'); f.flush()\nprint('HALF',flush=True)\ntime.sleep(0.5)\n" +
+                                 "f.write('\":true}'); f.close()\nfcntl.flock(l,fcntl.LOCK_UN)");
+            psi.ArgumentList.Add(legacy);
+            using var writer = Process.Start(psi)!;
+            Assert.Equal("HALF", writer.StandardOutput.ReadLine());
+            Assert.Equal("{\"v\":2, \"half", File.ReadAllText(legacy)); // it is half-written right now
+            var result = guarded.Check(CancellationToken.None);
+            writer.WaitForExit();
+            Assert.True(result.Ok, string.Join(" ", result.Findings.Select(f => f.Message)));
+            Assert.Equal("{\"v\":2, \"half\":true}", File.ReadAllText(legacy));
+            Assert.Empty(Directory.GetFiles(Path.Combine(store, "quarantine")));
+        }
+    }
+}
