@@ -60,5 +60,8 @@ namespace BmadGuard.Core
         public const string StoreIOError = "StoreIOError";
         public const string LockTimeout = "LockTimeout";
         public const string UnsupportedFormat = "UnsupportedFormat";
+        public const string FileNotFound = "FileNotFound";
+        public const string InvalidSchema = "InvalidSchema";
+        public const string LegacyFileDamaged = "LegacyFileDamaged";
     }
 }
