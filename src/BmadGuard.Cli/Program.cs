@@ -15,6 +15,7 @@ namespace BmadGuard.Cli
         {
             var root = new RootCommand("bmadguard: durable, checksummed event stores for BMAD agents. JSON in, JSON out.");
             StoreCommands.Register(root);
+            IntegrityCommands.Register(root);
 
             var parse = root.Parse(args);
             if (parse.Errors.Count > 0)

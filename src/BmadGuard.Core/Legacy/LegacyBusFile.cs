@@ -230,7 +230,7 @@ namespace BmadGuard.Core.Legacy
                     generation = WriteGeneration(full, current, options.IO);
                 }
 
-                AtomicFile.Write(options.IO, full, updated);
+                ReplaceKeepingMode(options.IO, full, updated);
                 if (exists)
                 {
                     removed.AddRange(ApplyRetention(full, options.KeepGenerations));
@@ -475,9 +475,50 @@ namespace BmadGuard.Core.Legacy
                 }
 
                 AtomicFile.Write(options.IO, quarantine, bytes);
-                AtomicFile.Write(options.IO, full, Rebuild(scan.Events));
+                ReplaceKeepingMode(options.IO, full, Rebuild(scan.Events));
                 return new LegacyRepairResult(full, false, true, scan.Events.Count, scan, quarantine, line, col);
             }
+        }
+
+        /// <summary>
+        /// AtomicFile's recipe (temp in the same directory, fsync, rename, fsync the directory), but the new file keeps
+        /// the old one's permissions: the agents may run as other users, and a 0600 bus file would lock them out.
+        /// </summary>
+        internal static void ReplaceKeepingMode(IStorageIO io, string path, byte[] contents)
+        {
+            string directory = Path.GetDirectoryName(path)!;
+            string temp = Path.Combine(directory, "." + Path.GetFileName(path) + "." + Guid.NewGuid().ToString("N").Substring(0, 8) + ".tmp");
+            try
+            {
+                using (var stream = io.OpenForWrite(temp, createNew: true))
+                {
+                    stream.Write(contents, 0, contents.Length);
+                    // fsync before the rename: otherwise a crash could leave the name on a file whose data never reached the disk.
+                    io.Sync(stream);
+                }
+#if NET8_0_OR_GREATER
+                if (!OperatingSystem.IsWindows() && File.Exists(path))
+                {
+                    File.SetUnixFileMode(temp, File.GetUnixFileMode(path));
+                }
+#endif
+                io.Move(temp, path);
+            }
+            catch
+            {
+                try
+                {
+                    File.Delete(temp);
+                }
+                catch (IOException)
+                {
+                }
+
+                throw;
+            }
+
+            // fsync the directory: the rename is durable only once the directory entry is.
+            io.SyncDirectory(directory);
         }
 
         /// <summary>A legacy file holding exactly these events, each with its original bytes.</summary>

@@ -174,7 +174,7 @@ namespace BmadGuard.Core.Storage
             }
         }
 
-        private static byte[] EncodeSettings(StoreSettings s)
+        internal static byte[] EncodeSettings(StoreSettings s)
         {
             var buffer = new MemoryStream();
             using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
