@@ -338,6 +338,7 @@ namespace BmadGuard.Core.Integrity
         public const string LegacyDataNotObject = "LegacyDataNotObject";
         public const string LegacyExtraProperty = "LegacyExtraProperty";
         public const string SchemaViolation = "SchemaViolation";
+        public const string ReadWithoutLock = "ReadWithoutLock";
     }
 
     /// <summary>Line and column (1-based; column in characters) of a byte offset in UTF-8 text.</summary>

@@ -50,8 +50,19 @@ namespace BmadGuard.Core.Legacy
                 schema = LoadSchema(options.SchemaPath);
             }
 
-            byte[] bytes = LegacyFiles.ReadAll(full);
+            byte[] bytes = LegacyFiles.ReadGuarded(full, out bool locked);
+            return VerifyBytes(full, bytes, options.Check, schema, locked);
+        }
+
+        /// <summary>Checks bytes already read (by a caller that holds the agents' lock).</summary>
+        internal static IntegrityReport VerifyBytes(string full, byte[] bytes, JsonFileCheck check, JsonSchema? schema = null, bool locked = true)
+        {
             var report = new IntegrityReportBuilder(full, "file") { Files = 1, Bytes = bytes.Length };
+            if (!locked)
+            {
+                report.Info(FindingCodes.ReadWithoutLock, full,
+                    $"'{LegacyFiles.LockPath(full)}' exists but could not be taken within {LegacyFiles.ReadLockTimeout.TotalSeconds:0} s (held, or not writable by you); the file was read without it. Writers that replace the file atomically are still read consistently.");
+            }
             if (!CheckStrict(full, bytes, report, out int bom))
             {
                 return report.Build();
@@ -61,7 +72,7 @@ namespace BmadGuard.Core.Legacy
             {
                 CheckSchema(full, bytes, bom, schema, report);
             }
-            else if (options.Check == JsonFileCheck.LegacyBus)
+            else if (check == JsonFileCheck.LegacyBus)
             {
                 CheckLegacyShape(full, bytes, bom, report);
             }

@@ -201,7 +201,7 @@ namespace BmadGuard.Core.Legacy
                 }
                 else
                 {
-                    var report = JsonFileVerifier.Verify(full);
+                    var report = JsonFileVerifier.VerifyBytes(full, current, JsonFileCheck.LegacyBus);
                     if (!report.Healthy)
                     {
                         IntegrityFinding? first = null;
@@ -451,7 +451,7 @@ namespace BmadGuard.Core.Legacy
             {
                 byte[] bytes = LegacyFiles.ReadAll(full);
                 var scan = LegacyScanner.Scan(bytes);
-                var verify = JsonFileVerifier.Verify(full);
+                var verify = JsonFileVerifier.VerifyBytes(full, bytes, JsonFileCheck.LegacyBus);
                 int? line = null, col = null;
                 if (scan.DamageOffset.HasValue)
                 {

@@ -47,6 +47,39 @@ namespace BmadGuard.Core.Legacy
             return full;
         }
 
+        /// <summary>How long a read-only check waits for the agents' lock before reading without it.</summary>
+        public static readonly TimeSpan ReadLockTimeout = TimeSpan.FromSeconds(2);
+
+        /// <summary>
+        /// Reads a file; when <c>&lt;file&gt;.lock</c> exists (the file is a guarded bus file), under that lock, so a
+        /// writer that rewrites the file in place is never seen half-way. A read never creates the lock file.
+        /// <paramref name="locked"/> is false only when the lock file exists but could not be taken.
+        /// </summary>
+        internal static byte[] ReadGuarded(string path, out bool locked)
+        {
+            string lockPath = LockPath(path);
+            locked = true;
+            if (!File.Exists(lockPath))
+            {
+                return ReadAll(path);
+            }
+
+            Storage.StoreLock? held = null;
+            try
+            {
+                held = Storage.StoreLock.Acquire(lockPath, ReadLockTimeout);
+            }
+            catch (BmadGuardException ex) when (ex.Code == ErrorCodes.LockTimeout)
+            {
+                locked = false;
+            }
+
+            using (held)
+            {
+                return ReadAll(path);
+            }
+        }
+
         internal static byte[] ReadAll(string path)
         {
             try

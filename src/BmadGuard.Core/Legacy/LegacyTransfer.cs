@@ -324,6 +324,14 @@ namespace BmadGuard.Core.Legacy
 
             string temp = Path.Combine(dir, "." + Path.GetFileName(full) + "." + Guid.NewGuid().ToString("N").Substring(0, 8) + ".tmp");
             long count;
+            // Exporting over a guarded bus file (its <file>.lock exists): take the agents' lock and keep the old
+            // contents as a generation, as every guarded write does.
+            using var guard = File.Exists(LegacyFiles.LockPath(full)) ? StoreLock.Acquire(LegacyFiles.LockPath(full), TimeSpan.FromSeconds(10), cancellationToken) : null;
+            if (guard != null && File.Exists(full))
+            {
+                LegacyBusFile.WriteGeneration(full, LegacyFiles.ReadAll(full), io);
+            }
+
             try
             {
                 using (var stream = io.OpenForWrite(temp, createNew: true))

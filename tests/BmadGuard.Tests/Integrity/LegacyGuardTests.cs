@@ -88,6 +88,42 @@ namespace BmadGuard.Tests.Integrity
             Assert.Single(Events(dir.Combine("new.json")));
         }
 
+        private const string InPlaceWriter = @"
+import fcntl, sys, time
+path = sys.argv[1]
+data = open(path, 'rb').read()
+with open(path + '.lock', 'a') as lf:
+    fcntl.flock(lf, fcntl.LOCK_EX)
+    with open(path, 'r+b') as f:
+        f.truncate(0)
+        f.write(data[:len(data) // 2])
+        f.flush()
+        print('half', flush=True)
+        time.sleep(1.0)
+        f.write(data[len(data) // 2:])
+    fcntl.flock(lf, fcntl.LOCK_UN)
+";
+
+        /// <summary>An agent that rewrites the file in place under its lock: verify waits for the lock and never sees half a file.</summary>
+        [Fact]
+        public void VerifyWaitsForTheAgentsLockWhenTheLockFileExists()
+        {
+            using var dir = new TempDir();
+            string file = CopyFixture(dir);
+            string script = dir.Combine("inplace.py");
+            File.WriteAllText(script, InPlaceWriter);
+            var psi = new ProcessStartInfo("python3") { RedirectStandardOutput = true, UseShellExecute = false };
+            psi.ArgumentList.Add(script);
+            psi.ArgumentList.Add(file);
+            using var p = Process.Start(psi)!;
+            Assert.Equal("half", p.StandardOutput.ReadLine());
+            var report = JsonFileVerifier.Verify(file);
+            Assert.True(p.WaitForExit(30_000));
+            Assert.True(report.Healthy, string.Join("\n", report.Findings));
+            Assert.Empty(report.Findings);
+            Assert.Equal(74, report.RecordsChecked);
+        }
+
         private const string PythonWriter = @"
 import fcntl, json, os, sys, tempfile, time
 from datetime import datetime
