@@ -157,12 +157,20 @@ namespace BmadGuard.Core.Integrity
                 {
                     problem = $"its creation time '{created}' is not a valid ISO 8601 time";
                 }
+                else if (UnknownProperty(r, SettingsProperties) is string unknown)
+                {
+                    problem = $"it has an unknown property \"{unknown}\" (a damaged name?)";
+                }
                 else if (r.TryGetProperty(MetadataChecksum.PropertyName, out var sum))
                 {
                     string expected = MetadataChecksum.Settings(format, created, segMax.GetRawText(), maxEvent.GetRawText(), maxDepth.GetRawText());
                     if (sum.ValueKind != JsonValueKind.String || sum.GetString() != expected)
                     {
                         problem = "its checksum does not match its values (a value was changed or damaged)";
+                    }
+                    else if (!Canonical(r.GetProperty("format")) || !Canonical(r.GetProperty("created")) || !Canonical(sum))
+                    {
+                        problem = "a value is not written the way BmadGuard writes it (a byte of an escape sequence was changed)";
                     }
                 }
                 else
@@ -187,6 +195,30 @@ namespace BmadGuard.Core.Integrity
                     $"The store's settings file is damaged: {problem}. Repair-BmadStore moves it to quarantine and writes a checked one (verify the limits afterwards), or restore it from a backup.", at);
             }
         }
+
+        private static readonly string[] SettingsProperties = { "format", "created", "segmentMaxBytes", "maxEventBytes", "maxDepth", MetadataChecksum.PropertyName };
+        private static readonly string[] ConsumerProperties = { "consumer", "seq", "updated", MetadataChecksum.PropertyName };
+
+        private static string? UnknownProperty(JsonElement obj, string[] known)
+        {
+            foreach (var p in obj.EnumerateObject())
+            {
+                if (Array.IndexOf(known, p.Name) < 0)
+                {
+                    return p.Name;
+                }
+            }
+
+            return null;
+        }
+
+        /// <summary>
+        /// True when a string is written exactly as Utf8JsonWriter's default encoder writes it. The checksum covers
+        /// decoded values, so this catches the one change it cannot see: an escape whose hex digit changed case
+        /// (<c>\u002B</c> → <c>\u002b</c>), which decodes to the same text.
+        /// </summary>
+        private static bool Canonical(JsonElement value)
+            => value.ValueKind == JsonValueKind.String && value.GetRawText() == "\"" + JsonEncodedText.Encode(value.GetString()!).ToString() + "\"";
 
         private static void CheckTopLevel(string root, IntegrityReportBuilder report)
         {
@@ -532,11 +564,19 @@ namespace BmadGuard.Core.Integrity
                     {
                         problem = $"its seq {seqValue} is negative";
                     }
+                    else if (UnknownProperty(r, ConsumerProperties) is string unknown)
+                    {
+                        problem = $"it has an unknown property \"{unknown}\" (a damaged name?)";
+                    }
                     else if (r.TryGetProperty(MetadataChecksum.PropertyName, out var sum))
                     {
                         if (sum.ValueKind != JsonValueKind.String || sum.GetString() != MetadataChecksum.Consumer(consumer, seq.GetRawText(), updated))
                         {
                             problem = "its checksum does not match its values (the position was changed or damaged)";
+                        }
+                        else if (!Canonical(r.GetProperty("consumer")) || !Canonical(r.GetProperty("updated")) || !Canonical(sum))
+                        {
+                            problem = "a value is not written the way BmadGuard writes it (a byte of an escape sequence was changed)";
                         }
                     }
                     else

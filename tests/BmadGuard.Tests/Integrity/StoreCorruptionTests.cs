@@ -98,17 +98,20 @@ namespace BmadGuard.Tests.Integrity
         [Fact]
         public void EveryRandomCorruptionIsDetectedAndRepairedWithoutSilentLoss()
         {
-            var rnd = new Random(20261122);
+            // Fixed seed in CI; BMADGUARD_CORRUPTION_SEED / _CASES widen a local soak run.
+            int seed = int.TryParse(Environment.GetEnvironmentVariable("BMADGUARD_CORRUPTION_SEED"), out int s) ? s : 20261122;
+            int cases = int.TryParse(Environment.GetEnvironmentVariable("BMADGUARD_CORRUPTION_CASES"), out int c0) ? c0 : 320;
+            var rnd = new Random(seed);
             var kinds = (Kind[])Enum.GetValues(typeof(Kind));
             var counts = new Dictionary<string, int>();
             using var dir = new TempDir();
-            for (int n = 0; n < 320; n++)
+            for (int n = 0; n < cases; n++)
             {
                 string root = _template.CopyTo(dir.Combine("case" + n));
                 var kind = kinds[n % kinds.Length];
                 var (target, acceptable, label) = Inject(root, kind, rnd);
                 counts[label] = counts.TryGetValue(label, out int c) ? c + 1 : 1;
-                string caseName = $"case {n}: {label} {Path.GetFileName(target)}";
+                string caseName = $"seed {seed} case {n}: {label} {Path.GetFileName(target)}";
 
                 var report = StoreVerifier.Verify(root);
                 var named = report.Findings.Where(f => f.Severity >= FindingSeverity.Warning && f.File != null && acceptable.Contains(f.File)).ToList();
