@@ -88,6 +88,7 @@ namespace BmadGuard.Tests.Integrity
             RenameSegmentAway,
             RenameSegmentToOtherSeq,
             AppendGarbage,
+            TwoAtOnce,
         }
 
         /// <summary>
@@ -109,13 +110,29 @@ namespace BmadGuard.Tests.Integrity
             {
                 string root = _template.CopyTo(dir.Combine("case" + n));
                 var kind = kinds[n % kinds.Length];
-                var (target, acceptable, label) = Inject(root, kind, rnd);
+                var injections = new List<(string Target, HashSet<string> Acceptable, string Label)>();
+                if (kind == Kind.TwoAtOnce)
+                {
+                    // Two content corruptions in two different files at once.
+                    var first = Inject(root, ContentKind(rnd), rnd, null);
+                    injections.Add(first);
+                    injections.Add(Inject(root, ContentKind(rnd), rnd, first.Target));
+                }
+                else
+                {
+                    injections.Add(Inject(root, kind, rnd, null));
+                }
+
+                string label = string.Join("+", injections.Select(i => i.Label));
                 counts[label] = counts.TryGetValue(label, out int c) ? c + 1 : 1;
-                string caseName = $"seed {seed} case {n}: {label} {Path.GetFileName(target)}";
+                string caseName = $"seed {seed} case {n}: {string.Join(", ", injections.Select(i => i.Label + " " + Path.GetFileName(i.Target)))}";
 
                 var report = StoreVerifier.Verify(root);
-                var named = report.Findings.Where(f => f.Severity >= FindingSeverity.Warning && f.File != null && acceptable.Contains(f.File)).ToList();
-                Assert.True(named.Count > 0, $"{caseName}: not detected. Findings:\n{string.Join("\n", report.Findings)}");
+                foreach (var (target, acceptable, _) in injections)
+                {
+                    var named = report.Findings.Where(f => f.Severity >= FindingSeverity.Warning && f.File != null && acceptable.Contains(f.File)).ToList();
+                    Assert.True(named.Count > 0, $"{caseName}: {Path.GetFileName(target)} not detected. Findings:\n{string.Join("\n", report.Findings)}");
+                }
 
                 var valid = ValidLines(root);
                 var repair = StoreRepair.Repair(root);
@@ -180,7 +197,7 @@ namespace BmadGuard.Tests.Integrity
             return result;
         }
 
-        private static (string Target, HashSet<string> Acceptable, string Label) Inject(string root, Kind kind, Random rnd)
+        private static (string Target, HashSet<string> Acceptable, string Label) Inject(string root, Kind kind, Random rnd, string? exclude)
         {
             string segDir = Path.Combine(root, "segments");
             var segments = SegmentNames.List(segDir).Select(s => s.Path).ToList();
@@ -190,6 +207,7 @@ namespace BmadGuard.Tests.Integrity
                 Path.Combine(root, "consumers", "qa.json"),
                 Path.Combine(root, "consumers", "dev.json"),
             };
+            all.Remove(exclude ?? "");
             string target = all[rnd.Next(all.Count)];
             var acceptable = new HashSet<string> { target };
             bool isSegment = segments.Contains(target);
@@ -291,6 +309,8 @@ namespace BmadGuard.Tests.Integrity
             }
         }
 
+        private static Kind ContentKind(Random rnd) => rnd.Next(4) switch { 0 => Kind.BitFlip, 1 => Kind.Zeros, 2 => Kind.Truncate, _ => Kind.AppendGarbage };
+
         private static long FirstMissingSeq(byte[] segment, int cut)
         {
             long last = 0;
@@ -375,6 +395,55 @@ namespace BmadGuard.Tests.Integrity
             var r = store.Publish(EventDraft.FromJson("story.done", "qa", null, "{}"));
             Assert.Equal(_template.EventCount + 1, r.Seq);
             Assert.True(StoreVerifier.Verify(root).Healthy);
+        }
+
+        [Fact]
+        public void RepairOfAHealthyStoreChangesNothing()
+        {
+            using var dir = new TempDir();
+            string root = _template.CopyTo(dir.Combine("s"));
+            var before = Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories).Where(f => !f.EndsWith(".lock")).OrderBy(f => f).Select(f => (f, File.ReadAllBytes(f))).ToList();
+            var repair = StoreRepair.Repair(root);
+            Assert.True(repair.Healthy);
+            Assert.Empty(repair.Actions);
+            Assert.Empty(repair.Lost);
+            Assert.False(repair.NeedsRestore);
+            var after = Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories).Where(f => !f.EndsWith(".lock")).OrderBy(f => f).Select(f => (f, File.ReadAllBytes(f))).ToList();
+            Assert.Equal(before.Select(b => b.f), after.Select(a => a.f));
+            for (int i = 0; i < before.Count; i++)
+            {
+                Assert.True(before[i].Item2.AsSpan().SequenceEqual(after[i].Item2), before[i].f);
+            }
+        }
+
+        [Fact]
+        public void RestoreHookIsOfferedTheLostSeqsBeforeAnythingChanges()
+        {
+            using var dir = new TempDir();
+            string root = _template.CopyTo(dir.Combine("s"));
+            var segments = SegmentNames.List(Path.Combine(root, "segments"));
+            long first = segments[3].FirstSeq, last = segments[4].FirstSeq - 1;
+            File.Delete(segments[3].Path);
+            IReadOnlyList<SeqRange>? offered = null;
+            bool untouched = false;
+            var repair = StoreRepair.Repair(root, new StoreRepairOptions
+            {
+                RestoreFromBackup = (storeRoot, lost, ct) =>
+                {
+                    offered = lost;
+                    untouched = !File.Exists(segments[3].Path) && Directory.GetFiles(Path.Combine(root, StorePaths.QuarantineDirName)).Length == 0;
+                    return false; // no backup: the repair marks them lost
+                },
+            });
+            Assert.True(untouched);
+            var range = Assert.Single(offered!);
+            Assert.Equal(first, range.First);
+            Assert.Equal(last, range.Last);
+            Assert.True(repair.Healthy);
+            Assert.True(repair.NeedsRestore);
+            var lost = Assert.Single(repair.Lost);
+            Assert.Equal((first, last), (lost.First, lost.Last));
+            Assert.Contains(repair.Actions, a => a.Kind == "PlaceholdersWritten" && a.File == segments[3].Path);
         }
 
         [Fact]
