@@ -363,9 +363,18 @@ namespace BmadGuard.Core.Integrity
                     }
                 }
 
+                string consumers = Path.Combine(_root, StorePaths.ConsumersDirName);
                 foreach (string f in strays)
                 {
                     if (!File.Exists(f))
+                    {
+                        continue;
+                    }
+
+                    // Consumer positions are written under their own lock, not the writers' lock this repair holds:
+                    // a temporary file there younger than a minute may be a commit in flight, not a leftover.
+                    if (string.Equals(Path.GetDirectoryName(f), consumers, StringComparison.Ordinal) && StoreVerifier.IsTempName(Path.GetFileName(f))
+                        && DateTime.UtcNow - File.GetLastWriteTimeUtc(f) < TimeSpan.FromMinutes(1))
                     {
                         continue;
                     }

@@ -63,7 +63,7 @@ namespace BmadGuard.Core.Legacy
                 report.Info(FindingCodes.ReadWithoutLock, full,
                     $"'{LegacyFiles.LockPath(full)}' exists but could not be taken within {LegacyFiles.ReadLockTimeout.TotalSeconds:0} s (held, or not writable by you); the file was read without it. Writers that replace the file atomically are still read consistently.");
             }
-            if (!CheckStrict(full, bytes, report, out int bom))
+            if (!CheckStrict(full, bytes, report, check == JsonFileCheck.LegacyBus, out int bom))
             {
                 return report.Build();
             }
@@ -110,12 +110,15 @@ namespace BmadGuard.Core.Legacy
         }
 
         /// <summary>UTF-8, RFC 8259 and duplicate keys. False when the file is not JSON at all (no further checks make sense).</summary>
-        private static bool CheckStrict(string file, byte[] bytes, IntegrityReportBuilder report, out int bom)
+        private static bool CheckStrict(string file, byte[] bytes, IntegrityReportBuilder report, bool legacyBus, out int bom)
         {
             bom = bytes.Length >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF ? 3 : 0;
             if (bom > 0)
             {
-                report.Warning(FindingCodes.Utf8Bom, file, "The file starts with a UTF-8 byte order mark; RFC 8259 says JSON text must not. Most readers accept it; Python's json.load does not (use encoding='utf-8-sig').", 0, 3, 1, 1);
+                // The agents read the bus with Python's json.load, which fails on a BOM: damage for a bus file.
+                report.Add(new IntegrityFinding(legacyBus ? FindingSeverity.Error : FindingSeverity.Warning, FindingCodes.Utf8Bom, file,
+                    "The file starts with a UTF-8 byte order mark; RFC 8259 says JSON text must not. Python's json.load fails on it"
+                    + (legacyBus ? "; 'bmadguard repair --file' rewrites the file without it." : " (unless opened with encoding='utf-8-sig')."), 0, 3, 1, 1));
             }
 
             if (bytes.Length - bom == 0)

@@ -79,6 +79,22 @@ namespace BmadGuard.Tests.Integrity
         }
 
         [Fact]
+        public void ABomBreaksTheAgentsSoItIsDamageInABusFileAndRepairRemovesIt()
+        {
+            using var dir = new TempDir();
+            string file = dir.Combine("f.json");
+            File.WriteAllBytes(file, new byte[] { 0xEF, 0xBB, 0xBF }.Concat(File.ReadAllBytes(LegacySalvageTests.FixturePath)).ToArray());
+            var report = JsonFileVerifier.Verify(file);
+            Assert.False(report.Healthy);
+            Assert.Equal(FindingCodes.Utf8Bom, Assert.Single(report.Findings).Code);
+            Assert.True(JsonFileVerifier.Verify(file, new JsonFileVerifyOptions { Check = JsonFileCheck.JsonOnly }).Healthy);
+            var repair = LegacyBusFile.Repair(file);
+            Assert.Equal(74, repair.RecoveredEvents);
+            Assert.True(JsonFileVerifier.Verify(file).Healthy);
+            Assert.NotEqual(0xEF, File.ReadAllBytes(file)[0]);
+        }
+
+        [Fact]
         public void NotTheLegacyShape()
         {
             using var dir = new TempDir();
