@@ -465,6 +465,31 @@ namespace BmadGuard.Tests.Integrity
         }
 
         [Fact]
+        public void VerifyReportsProgressAndObservesCancellation()
+        {
+            var seen = new List<IntegrityProgress>();
+            var progress = new SyncProgress(seen.Add);
+            StoreVerifier.Verify(_template.Root, new StoreVerifyOptions { Progress = progress });
+            var last = seen.Last(p => p.BytesTotal > 0);
+            Assert.Equal(last.BytesTotal, last.BytesDone);
+            Assert.Equal(100, last.Percent);
+
+            using var cts = new System.Threading.CancellationTokenSource();
+            cts.Cancel();
+            Assert.ThrowsAny<OperationCanceledException>(() => StoreVerifier.Verify(_template.Root, null, cts.Token));
+            Assert.ThrowsAny<OperationCanceledException>(() => StoreRepair.Repair(_template.Root, null, cts.Token));
+        }
+
+        private sealed class SyncProgress : IProgress<IntegrityProgress>
+        {
+            private readonly Action<IntegrityProgress> _report;
+
+            public SyncProgress(Action<IntegrityProgress> report) => _report = report;
+
+            public void Report(IntegrityProgress value) => _report(value);
+        }
+
+        [Fact]
         public void MissingStoreIsAClearError()
         {
             using var dir = new TempDir();
