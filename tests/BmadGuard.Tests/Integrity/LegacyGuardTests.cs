@@ -15,6 +15,8 @@ using CliRunner = BmadGuard.Tests.Support.Cli;
 
 namespace BmadGuard.Tests.Integrity
 {
+    /// <summary>Linux: the legacy agents' lock is flock(2), and the tests run real python3 processes.</summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     public sealed class LegacyGuardTests
     {
         private static string CopyFixture(TempDir dir, string name = "shared_context.json")

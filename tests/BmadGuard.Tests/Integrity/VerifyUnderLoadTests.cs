@@ -19,7 +19,7 @@ namespace BmadGuard.Tests.Integrity
         /// is in the store exactly once afterwards.
         /// </summary>
         [Fact]
-        public void VerifyAndRepairWhilePublishersRunFindNoFalseDamageAndLoseNothing()
+        public async System.Threading.Tasks.Task VerifyAndRepairWhilePublishersRunFindNoFalseDamageAndLoseNothing()
         {
             using var dir = new TempDir();
             string root = dir.Combine("store");
@@ -63,14 +63,19 @@ namespace BmadGuard.Tests.Integrity
 
             foreach (var w in writers)
             {
-                w.Feed.Wait();
+                await w.Feed;
                 Assert.True(w.Process.WaitForExit(60_000));
                 Assert.Equal(0, w.Process.ExitCode);
             }
 
             Assert.Empty(falseDamage);
             Assert.True(verifies >= 2, $"only {verifies} verifies ran during the load");
-            var acknowledged = writers.SelectMany(w => w.Output.Result.Split('\n', System.StringSplitOptions.RemoveEmptyEntries)).ToList();
+            var acknowledged = new List<string>();
+            foreach (var w in writers)
+            {
+                acknowledged.AddRange((await w.Output).Split('\n', System.StringSplitOptions.RemoveEmptyEntries));
+            }
+
             Assert.Equal(2 * perWriter, acknowledged.Count);
             var final = StoreVerifier.Verify(root);
             Assert.True(final.Healthy);
