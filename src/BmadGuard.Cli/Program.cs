@@ -17,6 +17,7 @@ namespace BmadGuard.Cli
             StoreCommands.Register(root);
             BackupCommands.Register(root);
             MonitorCommands.Register(root);
+            IntegrityCommands.Register(root);
 
             var parse = root.Parse(args);
             if (parse.Errors.Count > 0)

@@ -69,5 +69,8 @@ namespace BmadGuard.Core
         public const string InvalidConfiguration = "InvalidConfiguration";
         public const string MonitorAlreadyRunning = "MonitorAlreadyRunning";
         public const string OutboxPending = "OutboxPending";
+        public const string FileNotFound = "FileNotFound";
+        public const string InvalidSchema = "InvalidSchema";
+        public const string LegacyFileDamaged = "LegacyFileDamaged";
     }
 }

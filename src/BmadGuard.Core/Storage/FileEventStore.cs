@@ -174,17 +174,22 @@ namespace BmadGuard.Core.Storage
             }
         }
 
-        private static byte[] EncodeSettings(StoreSettings s)
+        internal static byte[] EncodeSettings(StoreSettings s)
         {
             var buffer = new MemoryStream();
             using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
             {
+                string created = DateTimeOffset.UtcNow.ToString("o", CultureInfo.InvariantCulture);
                 w.WriteStartObject();
                 w.WriteString("format", "bmadguard-store/1");
-                w.WriteString("created", DateTimeOffset.UtcNow.ToString("o", CultureInfo.InvariantCulture));
+                w.WriteString("created", created);
                 w.WriteNumber("segmentMaxBytes", s.SegmentMaxBytes);
                 w.WriteNumber("maxEventBytes", s.MaxEventBytes);
                 w.WriteNumber("maxDepth", s.MaxDepth);
+                // Lets Test-BmadIntegrity detect a flipped digit (see MetadataChecksum); readers ignore it.
+                w.WriteString(MetadataChecksum.PropertyName, MetadataChecksum.Settings("bmadguard-store/1", created,
+                    s.SegmentMaxBytes.ToString(CultureInfo.InvariantCulture), s.MaxEventBytes.ToString(CultureInfo.InvariantCulture),
+                    s.MaxDepth.ToString(CultureInfo.InvariantCulture)));
                 w.WriteEndObject();
             }
 
@@ -528,7 +533,31 @@ namespace BmadGuard.Core.Storage
             return Append(prepared, acknowledged, cancellationToken);
         }
 
-        private IReadOnlyList<EventRecord> Append(List<PreparedEvent> prepared, Action<EventRecord>? acknowledged, CancellationToken cancellationToken)
+        /// <summary>
+        /// Publishes events that keep their own id AND their own time (Import-BmadLegacyBus). The log's rule
+        /// that timestamps never go backwards still holds: a timestamp earlier than the log's last one is
+        /// raised to it (the returned record shows the time actually stored; callers report the adjustment).
+        /// </summary>
+        internal IReadOnlyList<EventRecord> PublishImported(IReadOnlyList<(EventDraft Draft, string Id, DateTimeOffset Timestamp)> events, Action<EventRecord>? acknowledged = null, CancellationToken cancellationToken = default)
+        {
+            var prepared = new List<PreparedEvent>(events.Count);
+            var timestamps = new List<DateTimeOffset?>(events.Count);
+            foreach (var (draft, id, timestamp) in events)
+            {
+                if (!ImportedIdRegex.IsMatch(id))
+                {
+                    throw new BmadGuardException(ErrorCodes.InvalidArgument, FailureKind.InvalidInput,
+                        $"Event id '{id}' is not valid: use 1 to 128 characters of letters, digits, '_', '.', ':' and '-'.");
+                }
+
+                prepared.Add(EventSerializer.Prepare(draft, Limits, false, id));
+                timestamps.Add(timestamp.ToUniversalTime());
+            }
+
+            return Append(prepared, acknowledged, cancellationToken, timestamps);
+        }
+
+        private IReadOnlyList<EventRecord> Append(List<PreparedEvent> prepared, Action<EventRecord>? acknowledged, CancellationToken cancellationToken, List<DateTimeOffset?>? explicitTimestamps = null)
         {
             var results = new List<EventRecord>(prepared.Count);
             if (prepared.Count == 0)
@@ -549,9 +578,19 @@ namespace BmadGuard.Core.Storage
                     DateTimeOffset timestamp = active.LastTimestamp.HasValue && active.LastTimestamp.Value > now ? active.LastTimestamp.Value : now;
                     string ts = timestamp.ToString("o", CultureInfo.InvariantCulture);
                     long seq = active.LastSeq;
+                    DateTimeOffset? logLast = active.LastTimestamp;
 
-                    foreach (var p in prepared)
+                    for (int index = 0; index < prepared.Count; index++)
                     {
+                        var p = prepared[index];
+                        if (explicitTimestamps?[index] is DateTimeOffset wanted)
+                        {
+                            // Imported events keep their time unless that would make the log go backwards.
+                            timestamp = logLast.HasValue && logLast.Value > wanted ? logLast.Value : wanted;
+                            ts = timestamp.ToString("o", CultureInfo.InvariantCulture);
+                        }
+
+                        logLast = timestamp;
                         seq++;
                         int lineStart = (int)buffer.Length;
                         int prefixLength = WritePrefix(buffer, seq, p.Id, ts);
@@ -593,7 +632,7 @@ namespace BmadGuard.Core.Storage
                     }
 
                     WriteDurably(active, buffer);
-                    active.LastTimestamp = timestamp;
+                    active.LastTimestamp = logLast;
                     Acknowledge(pending, results, acknowledged);
                 }
             }
@@ -612,7 +651,7 @@ namespace BmadGuard.Core.Storage
             pending.Clear();
         }
 
-        private static int WritePrefix(MemoryStream buffer, long seq, string id, string timestamp)
+        internal static int WritePrefix(MemoryStream buffer, long seq, string id, string timestamp)
         {
             // {"seq":N,"id":"…","timestamp":"…"   (id and timestamp are ASCII with nothing to escape)
             string prefix = "{\"seq\":" + seq.ToString(CultureInfo.InvariantCulture) + ",\"id\":\"" + id + "\",\"timestamp\":\"" + timestamp + "\"";
@@ -1023,10 +1062,13 @@ namespace BmadGuard.Core.Storage
                 var buffer = new MemoryStream();
                 using (var w = new Utf8JsonWriter(buffer, EventSerializer.WriterOptions))
                 {
+                    string updated = DateTimeOffset.UtcNow.ToString("o", CultureInfo.InvariantCulture);
                     w.WriteStartObject();
                     w.WriteString("consumer", consumer);
                     w.WriteNumber("seq", seq);
-                    w.WriteString("updated", DateTimeOffset.UtcNow.ToString("o", CultureInfo.InvariantCulture));
+                    w.WriteString("updated", updated);
+                    // Lets Test-BmadIntegrity detect a flipped digit (see MetadataChecksum); readers ignore it.
+                    w.WriteString(MetadataChecksum.PropertyName, MetadataChecksum.Consumer(consumer, seq.ToString(CultureInfo.InvariantCulture), updated));
                     w.WriteEndObject();
                 }
 
