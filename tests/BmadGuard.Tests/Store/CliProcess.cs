@@ -46,6 +46,9 @@ namespace BmadGuard.Tests.Store
 
         public static CliProcess Start(bool stdin, params string[] args) => new CliProcess(Process.Start(Cli.StartInfo(args, stdin))!);
 
+        /// <summary>Collects the output of a process started elsewhere (with redirected stdout and stderr).</summary>
+        public static CliProcess Wrap(Process process) => new CliProcess(process);
+
         public Process Process => _process;
 
         public StreamWriter StdIn => _process.StandardInput;
