@@ -97,7 +97,7 @@ namespace BmadGuard.Core.Storage
                     $"Cannot create a store at '{root}': it is a file.", root);
             }
 
-            if (Directory.Exists(root) && Directory.GetFileSystemEntries(root).Length > 0)
+            if (Directory.Exists(root) && Directory.GetFileSystemEntries(root).Length > 0 && !IsUnfinishedStore(root))
             {
                 throw new BmadGuardException(ErrorCodes.InvalidArgument, FailureKind.InvalidInput,
                     $"Cannot create a store at '{root}': the directory is not empty and is not a BmadGuard store.", root);
@@ -143,6 +143,28 @@ namespace BmadGuard.Core.Storage
                 throw new BmadGuardException(ErrorCodes.StoreIOError, FailureKind.StoreProblem,
                     $"Cannot create a store at '{root}': access denied ({ex.Message}).", root, inner: ex);
             }
+        }
+
+        /// <summary>
+        /// True when the directory holds nothing but what Initialize itself creates before the settings file:
+        /// a creation cut short by a crash or power loss, which Initialize finishes instead of refusing.
+        /// </summary>
+        private static bool IsUnfinishedStore(string root)
+        {
+            foreach (string entry in Directory.EnumerateFileSystemEntries(root))
+            {
+                string name = Path.GetFileName(entry);
+                bool ours = Directory.Exists(entry)
+                    ? name == StorePaths.SegmentsDirName || name == StorePaths.ConsumersDirName || name == StorePaths.QuarantineDirName
+                    : name == StorePaths.LockFileName
+                      || (name.StartsWith("." + StorePaths.MetaFileName + ".", StringComparison.Ordinal) && name.EndsWith(".tmp", StringComparison.Ordinal));
+                if (!ours)
+                {
+                    return false;
+                }
+            }
+
+            return true;
         }
 
         /// <summary>Opens an existing store; a torn tail left by a crash is cut and quarantined.</summary>
