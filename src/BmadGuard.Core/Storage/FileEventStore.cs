@@ -483,7 +483,7 @@ namespace BmadGuard.Core.Storage
                 _io.Move(temp, path);
                 _io.SyncDirectory(SegmentsDir); // the new segment's name survives a crash before any record goes in it
             }
-            catch
+            catch (Exception ex)
             {
                 try
                 {
@@ -491,6 +491,12 @@ namespace BmadGuard.Core.Storage
                 }
                 catch (IOException)
                 {
+                }
+
+                if (ex is IOException io)
+                {
+                    // A disk that fills up at a rollover is StoreFull like any other append, not a bare I/O error.
+                    throw MapIOException(io, $"Cannot create segment '{path}'", path);
                 }
 
                 throw;
