@@ -433,14 +433,38 @@ namespace BmadGuard.Core.Storage
 
             string name = $"{DateTime.UtcNow:yyyyMMddTHHmmssfffZ}-{Path.GetFileNameWithoutExtension(active.Path)}-at-{active.ValidEnd}.torn";
             string quarantinePath = Path.Combine(QuarantineDir, name);
-            _io.CreateDirectory(QuarantineDir);
-            using (var q = _io.OpenForWrite(quarantinePath, createNew: true))
+            bool created = false;
+            try
             {
-                q.Write(torn, 0, torn.Length);
-                _io.Sync(q); // the cut bytes must be durable before the segment loses them
+                _io.CreateDirectory(QuarantineDir);
+                using (var q = _io.OpenForWrite(quarantinePath, createNew: true))
+                {
+                    created = true;
+                    q.Write(torn, 0, torn.Length);
+                    _io.Sync(q); // the cut bytes must be durable before the segment loses them
+                }
+
+                _io.SyncDirectory(QuarantineDir); // and so must the quarantine file's name
+            }
+            catch (IOException ex)
+            {
+                // Nothing is cut unless the copy is safe; a partial copy is no use to anyone.
+                if (created)
+                {
+                    try
+                    {
+                        File.Delete(quarantinePath);
+                    }
+                    catch (IOException)
+                    {
+                    }
+                }
+
+                active.Stream?.Dispose(); // not yet the active segment: nobody else would close it
+                active.Stream = null;
+                throw MapIOException(ex, $"Cannot quarantine the torn tail of '{active.Path}' (so it was left in place)", active.Path);
             }
 
-            _io.SyncDirectory(QuarantineDir);
             _io.SetLength(active.Stream!, active.ValidEnd);
             _io.Sync(active.Stream!); // the truncation is durable before new records land after it
 
