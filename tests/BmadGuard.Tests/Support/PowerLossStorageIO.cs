@@ -271,6 +271,10 @@ namespace BmadGuard.Tests.Support
                     if (Directory.Exists(Path.GetDirectoryName(kv.Key)))
                     {
                         File.WriteAllBytes(kv.Key, kv.Value);
+                        if (!OperatingSystem.IsWindows())
+                        {
+                            File.SetUnixFileMode(kv.Key, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                        }
                     }
                 }
 
