@@ -17,7 +17,7 @@ namespace BmadGuard.Tests.Store
         {
             get
             {
-                using var doc = JsonDocument.Parse(DataJson);
+                using var doc = JsonDocument.Parse(DataJson, new JsonDocumentOptions { MaxDepth = 1100 });
                 return doc.RootElement.TryGetProperty("marker", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
             }
         }
@@ -132,7 +132,8 @@ namespace BmadGuard.Tests.Store
         {
             var scan = Scan(storeRoot);
             Assert.True(scan.Problems.Count == 0, "store damaged: " + string.Join("; ", scan.Problems));
-            Assert.True(scan.TornBytes == 0, $"torn tail of {scan.TornBytes} bytes at {scan.TornOffset} of {scan.TornSegment}");
+            Assert.True(scan.TornBytes == 0, $"torn tail of {scan.TornBytes} bytes at {scan.TornOffset} of {scan.TornSegment}: "
+                                             + (scan.TornSegment == null ? "" : Encoding.UTF8.GetString(File.ReadAllBytes(scan.TornSegment).AsSpan((int)scan.TornOffset, (int)Math.Min(scan.TornBytes, 400)))));
             AssertContiguous(scan.Records.Select(r => r.Seq));
             Assert.Equal(scan.Records.Count, scan.Records.Select(r => r.Id).Distinct().Count());
             return scan.Records;
@@ -228,7 +229,7 @@ namespace BmadGuard.Tests.Store
             try
             {
                 string json = StrictUtf8.GetString(ev);
-                using var doc = JsonDocument.Parse(ev);
+                using var doc = JsonDocument.Parse(ev, new JsonDocumentOptions { MaxDepth = 1100 });
                 var r = doc.RootElement;
                 var names = r.EnumerateObject().Select(p => p.Name).ToArray();
                 if (!names.SequenceEqual(new[] { "seq", "id", "timestamp", "type", "source", "correlationId", "data" }))
