@@ -610,7 +610,7 @@ namespace BmadGuard.Core.Storage
                             buffer.SetLength(lineStart);
                             if (buffer.Length > 0)
                             {
-                                WriteDurably(active, buffer);
+                                WriteDurably(active, buffer, timestamp);
                                 Acknowledge(pending, results, acknowledged);
                             }
 
@@ -631,7 +631,7 @@ namespace BmadGuard.Core.Storage
                         pending.Add(new EventRecord(seq, p.Id, timestamp, p.Type, p.Source, p.CorrelationId, eventBytes, prefixLength + p.DataOffset, p.DataLength));
                     }
 
-                    WriteDurably(active, buffer);
+                    WriteDurably(active, buffer, timestamp);
                     Acknowledge(pending, results, acknowledged);
                 }
             }
@@ -664,7 +664,7 @@ namespace BmadGuard.Core.Storage
         /// the segment is cut back to where it was, so the log stays valid and nothing half-written remains;
         /// the events are not acknowledged.
         /// </summary>
-        private void WriteDurably(ActiveSegment active, MemoryStream buffer)
+        private void WriteDurably(ActiveSegment active, MemoryStream buffer, DateTimeOffset timestamp)
         {
             var stream = active.Stream!;
             try
@@ -692,6 +692,8 @@ namespace BmadGuard.Core.Storage
 
             active.ValidEnd += buffer.Length;
             active.LastSeq += CountLines(buffer);
+            // The next publish through this (cached) view must not stamp an earlier time if the clock steps back.
+            active.LastTimestamp = timestamp;
         }
 
         private static int CountLines(MemoryStream buffer)
