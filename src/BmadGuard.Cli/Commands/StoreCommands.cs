@@ -126,7 +126,15 @@ namespace BmadGuard.Cli
                 if (fromStdin)
                 {
                     using var s = OpenStore(parse.GetValue(store), parse.GetValue(lockTimeout));
-                    return PublishStdin(s);
+                    int seen = s.Notices.Count;
+                    try
+                    {
+                        return PublishStdin(s);
+                    }
+                    finally
+                    {
+                        CliSupport.PrintNotices(s, seen); // e.g. a torn tail another writer left, cut while publishing
+                    }
                 }
 
                 EventDraft draft;
@@ -151,9 +159,17 @@ namespace BmadGuard.Cli
 
                 using (var s = OpenStore(parse.GetValue(store), parse.GetValue(lockTimeout)))
                 {
-                    using var stdout = CliSupport.StdOut();
-                    s.Publish(new[] { draft }, r => r.WriteJsonLine(stdout));
-                    stdout.Flush();
+                    int seen = s.Notices.Count;
+                    try
+                    {
+                        using var stdout = CliSupport.StdOut();
+                        s.Publish(new[] { draft }, r => r.WriteJsonLine(stdout));
+                        stdout.Flush();
+                    }
+                    finally
+                    {
+                        CliSupport.PrintNotices(s, seen); // e.g. a torn tail another writer left, cut while publishing
+                    }
                 }
 
                 return ExitCodes.Success;
