@@ -261,6 +261,36 @@ namespace BmadGuard.Tests.Store
         }
 
         [Fact]
+        public void A_publisher_that_cuts_a_torn_tail_left_while_it_waited_for_the_lock_reports_it()
+        {
+            using var dir = new TempDir();
+            string store = dir.Combine("store");
+            StoreInspector.Init(store);
+            Assert.Equal(0, Bmad.Run("publish", "--store", store, "--type", "torn.test", "--data", "{\"marker\":\"m0\"}").ExitCode);
+            byte[] fragment = Encoding.UTF8.GetBytes("{\"seq\":2,\"id\":\"killed-mid-append");
+
+            using var rogue = RogueWriter.Start(store, fragment, waitForGo: true);
+            Assert.True(rogue.WaitForLocked(), rogue.StdErr);
+            // The publisher opens a clean store, then queues on the lock the Python writer holds.
+            using var publisher = CliProcess.Start(false, "publish", "--store", store, "--type", "torn.test", "--data", "{\"marker\":\"m1\"}", "--lock-timeout", "60");
+            Thread.Sleep(1500);
+            rogue.Go();
+            Assert.True(rogue.WaitForAppended(), rogue.StdErr);
+            rogue.Kill(); // dies mid-append, holding the lock: the OS releases it
+            rogue.Wait();
+
+            Assert.True(publisher.Wait() == 0, publisher.StdErr);
+            Assert.Equal("m1", Assert.Single(publisher.Acks()).Marker);
+            string segment = Directory.GetFiles(Path.Combine(store, "segments"), "segment-*.jsonl").Single();
+            string quarantined = Assert.Single(Directory.GetFiles(Path.Combine(store, "quarantine")));
+            Assert.Equal(fragment, File.ReadAllBytes(quarantined));
+            Assert.Contains("bmadguard: notice: TornTailRepaired:", publisher.StdErr);
+            Assert.Contains(quarantined, publisher.StdErr);
+            Assert.Contains(segment, publisher.StdErr);
+            Assert.Equal(new[] { "m0", "m1" }, StoreInspector.AssertClean(store).Select(r => r.Marker));
+        }
+
+        [Fact]
         public void Damage_before_the_last_record_is_an_error_naming_file_and_offset_not_a_repair()
         {
             using var dir = new TempDir();
