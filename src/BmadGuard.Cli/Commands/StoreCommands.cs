@@ -190,7 +190,7 @@ namespace BmadGuard.Cli
         private static int PublishStdin(FileEventStore store)
         {
             const int MaxBatch = 8192;
-            var queue = new BlockingCollection<EventDraft>(boundedCapacity: MaxBatch * 4);
+            var queue = new BlockingCollection<(long Line, EventDraft Draft)>(boundedCapacity: MaxBatch * 4);
             int badLines = 0;
             var reader = Task.Run(() =>
             {
@@ -208,7 +208,7 @@ namespace BmadGuard.Cli
 
                         try
                         {
-                            queue.Add(ParseStdinLine(line));
+                            queue.Add((lineNo, ParseStdinLine(line)));
                         }
                         catch (BmadGuardException ex)
                         {
@@ -225,13 +225,17 @@ namespace BmadGuard.Cli
 
             using var stdout = new BufferedStream(CliSupport.StdOut(), 1 << 16);
             var batch = new List<EventDraft>(MaxBatch);
+            var lines = new List<long>(MaxBatch);
             foreach (var first in queue.GetConsumingEnumerable())
             {
                 batch.Clear();
-                batch.Add(first);
+                lines.Clear();
+                batch.Add(first.Draft);
+                lines.Add(first.Line);
                 while (batch.Count < MaxBatch && queue.TryTake(out var more))
                 {
-                    batch.Add(more);
+                    batch.Add(more.Draft);
+                    lines.Add(more.Line);
                 }
 
                 try
@@ -241,16 +245,16 @@ namespace BmadGuard.Cli
                 catch (BmadGuardException ex) when (ex.Kind == FailureKind.InvalidInput)
                 {
                     // A draft the reader could not judge alone (e.g. the store's own size limit): publish the rest one by one.
-                    foreach (var one in batch)
+                    for (int i = 0; i < batch.Count; i++)
                     {
                         try
                         {
-                            store.Publish(new[] { one }, r => r.WriteJsonLine(stdout));
+                            store.Publish(new[] { batch[i] }, r => r.WriteJsonLine(stdout));
                         }
                         catch (BmadGuardException inner) when (inner.Kind == FailureKind.InvalidInput)
                         {
                             Interlocked.Increment(ref badLines);
-                            Console.Error.WriteLine($"bmadguard: {inner.Code}: {inner.Message}");
+                            Console.Error.WriteLine($"bmadguard: line {lines[i]}: {inner.Code}: {inner.Message}");
                         }
                     }
                 }
