@@ -436,7 +436,12 @@ namespace BmadGuard.Core.Storage
             bool created = false;
             try
             {
-                _io.CreateDirectory(QuarantineDir);
+                if (!Directory.Exists(QuarantineDir))
+                {
+                    _io.CreateDirectory(QuarantineDir);
+                    _io.SyncDirectory(Root); // a new quarantine/ must itself survive a crash, or the copy inside it is lost
+                }
+
                 using (var q = _io.OpenForWrite(quarantinePath, createNew: true))
                 {
                     created = true;
