@@ -53,7 +53,9 @@ namespace BmadGuard.Tests.Store
                 {
                     var io = new PowerLossStorageIO();
                     io.FailAfter(rng.Next(1, 120), rng);
-                    bool tornBefore = StoreInspector.Scan(root).TornBytes > 0;
+                    var lifeStart = StoreInspector.Scan(root);
+                    bool tornBefore = lifeStart.TornBytes > 0;
+                    byte[]? tornBytes = tornBefore ? File.ReadAllBytes(lifeStart.TornSegment!).AsSpan((int)lifeStart.TornOffset).ToArray() : null;
                     FileEventStore? store = null;
                     try
                     {
@@ -103,6 +105,11 @@ namespace BmadGuard.Tests.Store
                     tornAfterCut += scan.TornBytes > 0 ? 1 : 0;
                     string context = $"seed {seed} life {life} after {io.Operations} operations ({cut})";
                     Check(root, scan, expect, context);
+                    if (tornBytes != null)
+                    {
+                        AssertTornBytesKept(root, lifeStart.TornSegment!, lifeStart.TornOffset, tornBytes, context);
+                    }
+
                     if (rng.Next(2) == 0)
                     {
                         // Open with the real file system now; otherwise the next life repairs the tail under power cuts.
@@ -117,6 +124,43 @@ namespace BmadGuard.Tests.Store
             _output.WriteLine($"{workloads} workloads, {lives} power cuts in {clock.Elapsed.TotalSeconds:0.0} s: {events} acknowledged events all kept; " +
                               $"{tornAfterCut} cuts left a torn tail, {cutsDuringRepair} cut the repair of one.");
             Assert.True(tornAfterCut > lives / 10, "the power cuts should tear tails often");
+        }
+
+        /// <summary>Bytes cut from a segment are never lost: either still in place, or whole in a quarantine file.</summary>
+        private static void AssertTornBytesKept(string root, string segment, long offset, byte[] torn, string context)
+        {
+            byte[] now = File.Exists(segment) ? File.ReadAllBytes(segment) : Array.Empty<byte>();
+            bool inPlace = now.Length >= offset + torn.Length && now.AsSpan((int)offset, torn.Length).SequenceEqual(torn);
+            string quarantine = Path.Combine(root, "quarantine");
+            bool quarantined = Directory.Exists(quarantine) && Directory.GetFiles(quarantine).Any(q => File.ReadAllBytes(q).AsSpan().SequenceEqual(torn));
+            Assert.True(inPlace || quarantined, $"{context}: {torn.Length} torn bytes at {offset} were cut but are not in quarantine/");
+        }
+
+        [Fact]
+        public void A_torn_tail_cut_under_power_loss_is_never_lost_even_when_quarantine_must_be_created()
+        {
+            for (int seed = 1; seed <= 30; seed++)
+            {
+                var rng = new Random(seed);
+                using var dir = new TempDir();
+                string root = dir.Combine("store");
+                using (var s = FileEventStore.Initialize(root, null, null, out _))
+                {
+                    s.Publish(EventDraft.FromJson("power.test", null, null, "{\"marker\":\"kept\"}"));
+                }
+
+                string segment = Directory.GetFiles(Path.Combine(root, "segments")).Single();
+                long offset = new FileInfo(segment).Length;
+                byte[] torn = System.Text.Encoding.ASCII.GetBytes("{\"seq\":2,\"id\":\"torn-" + seed);
+                File.AppendAllText(segment, System.Text.Encoding.ASCII.GetString(torn));
+                Directory.Delete(Path.Combine(root, "quarantine")); // an old store, or someone tidied the empty folder
+
+                var io = new PowerLossStorageIO();
+                FileEventStore.Open(root, new StoreOpenOptions { IO = io }).Dispose(); // repairs the tail
+                string cut = io.PowerCut(rng); // then the power goes
+                AssertTornBytesKept(root, segment, offset, torn, $"seed {seed} ({cut})");
+                Assert.Single(StoreInspector.Scan(root).Records);
+            }
         }
 
         private static string MarkerOf(EventRecord r)
