@@ -1059,7 +1059,12 @@ namespace BmadGuard.Core.Storage
         public void CommitConsumer(string consumer, long seq)
         {
             ValidateConsumerName(consumer);
-            _io.CreateDirectory(ConsumersDir);
+            if (!Directory.Exists(ConsumersDir))
+            {
+                _io.CreateDirectory(ConsumersDir);
+                _io.SyncDirectory(Root); // a new consumers/ must survive a crash, or the position committed inside it is lost
+            }
+
             using (StoreLock.Acquire(Path.Combine(ConsumersDir, consumer + ".lock"), _options.LockTimeout))
             {
                 if (GetConsumerPosition(consumer) >= seq)
