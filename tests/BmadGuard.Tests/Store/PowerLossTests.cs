@@ -163,6 +163,35 @@ namespace BmadGuard.Tests.Store
             }
         }
 
+        [Fact]
+        public void A_consumer_commit_survives_power_loss_even_when_consumers_must_be_created()
+        {
+            for (int seed = 1; seed <= 30; seed++)
+            {
+                var rng = new Random(seed);
+                using var dir = new TempDir();
+                string root = dir.Combine("store");
+                using (var s = FileEventStore.Initialize(root, null, null, out _))
+                {
+                    s.Publish(EventDraft.FromJson("power.test", null, null, "{\"marker\":\"one\"}"));
+                    s.Publish(EventDraft.FromJson("power.test", null, null, "{\"marker\":\"two\"}"));
+                }
+
+                Directory.Delete(Path.Combine(root, "consumers"));
+                var io = new PowerLossStorageIO();
+                using (var s = FileEventStore.Open(root, new StoreOpenOptions { IO = io }))
+                {
+                    s.CommitConsumer("c", 2); // returned: the position is durable
+                }
+
+                string cut = io.PowerCut(rng);
+                using (var s = FileEventStore.Open(root))
+                {
+                    Assert.True(s.GetConsumerPosition("c") == 2, $"seed {seed}: the committed position was lost ({cut})");
+                }
+            }
+        }
+
         private static string MarkerOf(EventRecord r)
         {
             using var doc = System.Text.Json.JsonDocument.Parse(r.DataJson);
