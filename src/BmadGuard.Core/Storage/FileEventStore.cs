@@ -112,10 +112,12 @@ namespace BmadGuard.Core.Storage
                 io.CreateDirectory(Path.Combine(root, StorePaths.ConsumersDirName));
                 io.CreateDirectory(Path.Combine(root, StorePaths.QuarantineDirName));
                 var store = new FileEventStore(root, settings, options);
+                bool made = false;
                 using (StoreLock.Acquire(store.LockPath, options.LockTimeout))
                 {
                     if (!StorePaths.IsStore(root))
                     {
+                        made = true;
                         if (SegmentNames.List(store.SegmentsDir).Count == 0)
                         {
                             store.CreateSegment(1);
@@ -129,6 +131,15 @@ namespace BmadGuard.Core.Storage
                             io.SyncDirectory(parent); // the store directory itself must survive a crash
                         }
                     }
+                }
+
+                if (!made)
+                {
+                    // Another process finished creating it while we waited for the lock: open what it made
+                    // (its settings, not ours) and do not claim the creation.
+                    store.Dispose();
+                    created = false;
+                    return Open(root, options);
                 }
 
                 created = true;
