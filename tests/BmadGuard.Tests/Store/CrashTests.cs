@@ -162,9 +162,10 @@ namespace BmadGuard.Tests.Store
 
                 // Every fragment a killed foreign writer left was cut by whoever took the lock next, and is kept whole in quarantine/.
                 var quarantined = Directory.GetFiles(Path.Combine(store, "quarantine")).Select(File.ReadAllBytes).ToList();
+                // (At least once: a writer killed between its quarantine copy and the cut leaves the next one to copy again.)
                 foreach (var fragment in rogueFragments)
                 {
-                    Assert.Equal(1, quarantined.Count(q => q.AsSpan().SequenceEqual(fragment)));
+                    Assert.Contains(quarantined, q => q.AsSpan().SequenceEqual(fragment));
                 }
 
                 var byMarker = records.GroupBy(r => r.Marker!).ToDictionary(g => g.Key, g => g.ToList());
