@@ -327,7 +327,8 @@ namespace BmadGuard.Cli
             JsonDocument doc;
             try
             {
-                doc = JsonDocument.Parse(new ReadOnlyMemory<byte>(line, 0, length), new JsonDocumentOptions { MaxDepth = 1000, AllowDuplicateProperties = false });
+                // MaxDepth 1001: data (up to 1000 levels, the largest a store allows) sits inside the line's object.
+                doc = JsonDocument.Parse(new ReadOnlyMemory<byte>(line, 0, length), new JsonDocumentOptions { MaxDepth = 1001, AllowDuplicateProperties = false });
             }
             catch (JsonException ex)
             {
