@@ -133,11 +133,15 @@ namespace BmadGuard.Tests.Store
             var r = Bmad.Run("publish", "--store", store, "--type", "deep.event", "--data-file", file);
             Assert.True(r.ExitCode == 0, r.StdErr);
 
+            // The same event through --stdin (the line wraps data in one more level).
+            var viaStdin = Bmad.RunWithStdin("{\"type\":\"deep.event\",\"data\":" + Nested(1000) + "}\n", "publish", "--store", store, "--stdin");
+            Assert.True(viaStdin.ExitCode == 0, viaStdin.StdErr);
+
             // Reopening must not mistake the (last, complete, acknowledged) record for a torn tail.
             var get = Bmad.Run("get", "--store", store);
             Assert.Equal("", get.StdErr);
-            Assert.Equal(r.Lines, get.Lines);
-            Assert.Single(StoreInspector.AssertClean(store));
+            Assert.Equal(r.Lines.Concat(viaStdin.Lines), get.Lines);
+            Assert.Equal(2, StoreInspector.AssertClean(store).Count);
             Assert.Empty(Directory.GetFiles(Path.Combine(store, "quarantine")));
         }
 
