@@ -157,8 +157,9 @@ namespace BmadGuard.Core.Storage
         }
 
         /// <summary>
-        /// True when the directory holds nothing but what Initialize itself creates before the settings file:
-        /// a creation cut short by a crash or power loss, which Initialize finishes instead of refusing.
+        /// True when the directory holds nothing but what Initialize itself creates: a creation cut short by a
+        /// crash or power loss, or one another process is doing right now. Initialize finishes (or opens) it
+        /// instead of refusing.
         /// </summary>
         private static bool IsUnfinishedStore(string root)
         {
@@ -168,6 +169,7 @@ namespace BmadGuard.Core.Storage
                 bool ours = Directory.Exists(entry)
                     ? name == StorePaths.SegmentsDirName || name == StorePaths.ConsumersDirName || name == StorePaths.QuarantineDirName
                     : name == StorePaths.LockFileName
+                      || name == StorePaths.MetaFileName // another init finished meanwhile: it is a store now
                       || (name.StartsWith("." + StorePaths.MetaFileName + ".", StringComparison.Ordinal) && name.EndsWith(".tmp", StringComparison.Ordinal));
                 if (!ours)
                 {
