@@ -44,7 +44,7 @@ namespace BmadGuard.Tests.Store
         [Fact]
         public async Task Concurrent_inits_of_one_store_all_succeed_and_exactly_one_creates_it()
         {
-            for (int round = 0; round < 3; round++)
+            for (int round = 0; round < 6; round++)
             {
                 using var dir = new TempDir();
                 string store = dir.Combine("store");
