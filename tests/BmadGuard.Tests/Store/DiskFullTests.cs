@@ -111,14 +111,16 @@ namespace BmadGuard.Tests.Store
             int acked = 0;
             int attempts = 0;
             Support.Cli.Result last;
-            // Batches until the disk is full (a batch's events are only printed once they are durable).
+            // Batches of 25 (about 17 KiB) until the disk is full; a batch's events are only printed once durable.
+            string[] lines = input.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
             do
             {
-                last = Bmad.RunWithStdin(input.ToString().Replace("\"b", $"\"a{attempts}-"), "publish", "--store", store, "--stdin");
+                string batchInput = string.Concat(lines.Take(25).Select(l => l.Replace("\"b", $"\"a{attempts}-") + "\n"));
+                last = Bmad.RunWithStdin(batchInput, "publish", "--store", store, "--stdin");
                 acked += last.Lines.Length;
                 attempts++;
             }
-            while (last.ExitCode == 0 && attempts < 10);
+            while (last.ExitCode == 0 && attempts < 40);
 
             _output.WriteLine($"{what}: {acked} events acknowledged before the disk filled; stderr: {last.StdErr.Trim()}");
             Assert.Equal(1, last.ExitCode);
