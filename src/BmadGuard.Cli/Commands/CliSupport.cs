@@ -46,9 +46,10 @@ namespace BmadGuard.Cli
             }
         }
 
-        public static void PrintNotices(IEventStore store)
+        /// <summary>Prints the store's notices on stderr, skipping the first <paramref name="skip"/> (already printed).</summary>
+        public static void PrintNotices(IEventStore store, int skip = 0)
         {
-            foreach (var notice in store.Notices)
+            foreach (var notice in System.Linq.Enumerable.Skip(store.Notices, skip))
             {
                 Console.Error.WriteLine($"bmadguard: notice: {notice.Code}: {notice.Message}");
             }

@@ -132,7 +132,15 @@ namespace BmadGuard.Cli
                 if (fromStdin)
                 {
                     using var s = OpenStore(parse.GetValue(store), parse.GetValue(lockTimeout));
-                    return PublishStdin(s);
+                    int seen = s.Notices.Count;
+                    try
+                    {
+                        return PublishStdin(s);
+                    }
+                    finally
+                    {
+                        CliSupport.PrintNotices(s, seen); // e.g. a torn tail another writer left, cut while publishing
+                    }
                 }
 
                 EventDraft draft;
@@ -162,9 +170,17 @@ namespace BmadGuard.Cli
 
                 using (var s = OpenStore(parse.GetValue(store), parse.GetValue(lockTimeout)))
                 {
-                    using var stdout = CliSupport.StdOut();
-                    s.Publish(new[] { draft }, r => r.WriteJsonLine(stdout));
-                    stdout.Flush();
+                    int seen = s.Notices.Count;
+                    try
+                    {
+                        using var stdout = CliSupport.StdOut();
+                        s.Publish(new[] { draft }, r => r.WriteJsonLine(stdout));
+                        stdout.Flush();
+                    }
+                    finally
+                    {
+                        CliSupport.PrintNotices(s, seen); // e.g. a torn tail another writer left, cut while publishing
+                    }
                 }
 
                 return ExitCodes.Success;
@@ -185,7 +201,7 @@ namespace BmadGuard.Cli
         private static int PublishStdin(FileEventStore store)
         {
             const int MaxBatch = 8192;
-            var queue = new BlockingCollection<EventDraft>(boundedCapacity: MaxBatch * 4);
+            var queue = new BlockingCollection<(long Line, EventDraft Draft)>(boundedCapacity: MaxBatch * 4);
             int badLines = 0;
             var reader = Task.Run(() =>
             {
@@ -203,7 +219,7 @@ namespace BmadGuard.Cli
 
                         try
                         {
-                            queue.Add(ParseStdinLine(line));
+                            queue.Add((lineNo, ParseStdinLine(line)));
                         }
                         catch (BmadGuardException ex)
                         {
@@ -220,13 +236,17 @@ namespace BmadGuard.Cli
 
             using var stdout = new BufferedStream(CliSupport.StdOut(), 1 << 16);
             var batch = new List<EventDraft>(MaxBatch);
+            var lines = new List<long>(MaxBatch);
             foreach (var first in queue.GetConsumingEnumerable())
             {
                 batch.Clear();
-                batch.Add(first);
+                lines.Clear();
+                batch.Add(first.Draft);
+                lines.Add(first.Line);
                 while (batch.Count < MaxBatch && queue.TryTake(out var more))
                 {
-                    batch.Add(more);
+                    batch.Add(more.Draft);
+                    lines.Add(more.Line);
                 }
 
                 try
@@ -236,16 +256,16 @@ namespace BmadGuard.Cli
                 catch (BmadGuardException ex) when (ex.Kind == FailureKind.InvalidInput)
                 {
                     // A draft the reader could not judge alone (e.g. the store's own size limit): publish the rest one by one.
-                    foreach (var one in batch)
+                    for (int i = 0; i < batch.Count; i++)
                     {
                         try
                         {
-                            store.Publish(new[] { one }, r => r.WriteJsonLine(stdout));
+                            store.Publish(new[] { batch[i] }, r => r.WriteJsonLine(stdout));
                         }
                         catch (BmadGuardException inner) when (inner.Kind == FailureKind.InvalidInput)
                         {
                             Interlocked.Increment(ref badLines);
-                            Console.Error.WriteLine($"bmadguard: {inner.Code}: {inner.Message}");
+                            Console.Error.WriteLine($"bmadguard: line {lines[i]}: {inner.Code}: {inner.Message}");
                         }
                     }
                 }
@@ -345,7 +365,8 @@ namespace BmadGuard.Cli
             JsonDocument doc;
             try
             {
-                doc = JsonDocument.Parse(new ReadOnlyMemory<byte>(line, 0, length), new JsonDocumentOptions { MaxDepth = 1000, AllowDuplicateProperties = false });
+                // MaxDepth 1001: data (up to 1000 levels, the largest a store allows) sits inside the line's object.
+                doc = JsonDocument.Parse(new ReadOnlyMemory<byte>(line, 0, length), new JsonDocumentOptions { MaxDepth = 1001, AllowDuplicateProperties = false });
             }
             catch (JsonException ex)
             {

@@ -70,6 +70,9 @@ namespace BmadGuard.Core.Events
             Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
             Indented = false,
             SkipValidation = false,
+            // Data may nest as deep as the store's MaxDepth (up to 1000) and sits inside the event object; the
+            // writer's default of 1000 threw InvalidOperationException for data at exactly the largest limit.
+            MaxDepth = Storage.RecordCodec.RecordMaxDepth,
         };
 
         public static void ValidateType(string? type, bool allowReserved = false)

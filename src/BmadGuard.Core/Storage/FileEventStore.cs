@@ -97,7 +97,7 @@ namespace BmadGuard.Core.Storage
                     $"Cannot create a store at '{root}': it is a file.", root);
             }
 
-            if (Directory.Exists(root) && Directory.GetFileSystemEntries(root).Length > 0)
+            if (Directory.Exists(root) && Directory.GetFileSystemEntries(root).Length > 0 && !IsUnfinishedStore(root))
             {
                 throw new BmadGuardException(ErrorCodes.InvalidArgument, FailureKind.InvalidInput,
                     $"Cannot create a store at '{root}': the directory is not empty and is not a BmadGuard store.", root);
@@ -112,10 +112,12 @@ namespace BmadGuard.Core.Storage
                 io.CreateDirectory(Path.Combine(root, StorePaths.ConsumersDirName));
                 io.CreateDirectory(Path.Combine(root, StorePaths.QuarantineDirName));
                 var store = new FileEventStore(root, settings, options);
+                bool made = false;
                 using (StoreLock.Acquire(store.LockPath, options.LockTimeout))
                 {
                     if (!StorePaths.IsStore(root))
                     {
+                        made = true;
                         if (SegmentNames.List(store.SegmentsDir).Count == 0)
                         {
                             store.CreateSegment(1);
@@ -131,6 +133,15 @@ namespace BmadGuard.Core.Storage
                     }
                 }
 
+                if (!made)
+                {
+                    // Another process finished creating it while we waited for the lock: open what it made
+                    // (its settings, not ours) and do not claim the creation.
+                    store.Dispose();
+                    created = false;
+                    return Open(root, options);
+                }
+
                 created = true;
                 return store;
             }
@@ -143,6 +154,30 @@ namespace BmadGuard.Core.Storage
                 throw new BmadGuardException(ErrorCodes.StoreIOError, FailureKind.StoreProblem,
                     $"Cannot create a store at '{root}': access denied ({ex.Message}).", root, inner: ex);
             }
+        }
+
+        /// <summary>
+        /// True when the directory holds nothing but what Initialize itself creates: a creation cut short by a
+        /// crash or power loss, or one another process is doing right now. Initialize finishes (or opens) it
+        /// instead of refusing.
+        /// </summary>
+        private static bool IsUnfinishedStore(string root)
+        {
+            foreach (string entry in Directory.EnumerateFileSystemEntries(root))
+            {
+                string name = Path.GetFileName(entry);
+                bool ours = Directory.Exists(entry)
+                    ? name == StorePaths.SegmentsDirName || name == StorePaths.ConsumersDirName || name == StorePaths.QuarantineDirName
+                    : name == StorePaths.LockFileName
+                      || name == StorePaths.MetaFileName // another init finished meanwhile: it is a store now
+                      || (name.StartsWith("." + StorePaths.MetaFileName + ".", StringComparison.Ordinal) && name.EndsWith(".tmp", StringComparison.Ordinal));
+                if (!ours)
+                {
+                    return false;
+                }
+            }
+
+            return true;
         }
 
         /// <summary>Opens an existing store; a torn tail left by a crash is cut and quarantined.</summary>
@@ -429,14 +464,43 @@ namespace BmadGuard.Core.Storage
 
             string name = $"{DateTime.UtcNow:yyyyMMddTHHmmssfffZ}-{Path.GetFileNameWithoutExtension(active.Path)}-at-{active.ValidEnd}.torn";
             string quarantinePath = Path.Combine(QuarantineDir, name);
-            _io.CreateDirectory(QuarantineDir);
-            using (var q = _io.OpenForWrite(quarantinePath, createNew: true))
+            bool created = false;
+            try
             {
-                q.Write(torn, 0, torn.Length);
-                _io.Sync(q); // the cut bytes must be durable before the segment loses them
+                if (!Directory.Exists(QuarantineDir))
+                {
+                    _io.CreateDirectory(QuarantineDir);
+                    _io.SyncDirectory(Root); // a new quarantine/ must itself survive a crash, or the copy inside it is lost
+                }
+
+                using (var q = _io.OpenForWrite(quarantinePath, createNew: true))
+                {
+                    created = true;
+                    q.Write(torn, 0, torn.Length);
+                    _io.Sync(q); // the cut bytes must be durable before the segment loses them
+                }
+
+                _io.SyncDirectory(QuarantineDir); // and so must the quarantine file's name
+            }
+            catch (IOException ex)
+            {
+                // Nothing is cut unless the copy is safe; a partial copy is no use to anyone.
+                if (created)
+                {
+                    try
+                    {
+                        File.Delete(quarantinePath);
+                    }
+                    catch (IOException)
+                    {
+                    }
+                }
+
+                active.Stream?.Dispose(); // not yet the active segment: nobody else would close it
+                active.Stream = null;
+                throw MapIOException(ex, $"Cannot quarantine the torn tail of '{active.Path}' (so it was left in place)", active.Path);
             }
 
-            _io.SyncDirectory(QuarantineDir);
             _io.SetLength(active.Stream!, active.ValidEnd);
             _io.Sync(active.Stream!); // the truncation is durable before new records land after it
 
@@ -479,7 +543,7 @@ namespace BmadGuard.Core.Storage
                 _io.Move(temp, path);
                 _io.SyncDirectory(SegmentsDir); // the new segment's name survives a crash before any record goes in it
             }
-            catch
+            catch (Exception ex)
             {
                 try
                 {
@@ -487,6 +551,12 @@ namespace BmadGuard.Core.Storage
                 }
                 catch (IOException)
                 {
+                }
+
+                if (ex is IOException io)
+                {
+                    // A disk that fills up at a rollover is StoreFull like any other append, not a bare I/O error.
+                    throw MapIOException(io, $"Cannot create segment '{path}'", path);
                 }
 
                 throw;
@@ -610,7 +680,7 @@ namespace BmadGuard.Core.Storage
                             buffer.SetLength(lineStart);
                             if (buffer.Length > 0)
                             {
-                                WriteDurably(active, buffer);
+                                WriteDurably(active, buffer, timestamp);
                                 Acknowledge(pending, results, acknowledged);
                             }
 
@@ -631,8 +701,7 @@ namespace BmadGuard.Core.Storage
                         pending.Add(new EventRecord(seq, p.Id, timestamp, p.Type, p.Source, p.CorrelationId, eventBytes, prefixLength + p.DataOffset, p.DataLength));
                     }
 
-                    WriteDurably(active, buffer);
-                    active.LastTimestamp = logLast;
+                    WriteDurably(active, buffer, timestamp);
                     Acknowledge(pending, results, acknowledged);
                 }
             }
@@ -665,7 +734,7 @@ namespace BmadGuard.Core.Storage
         /// the segment is cut back to where it was, so the log stays valid and nothing half-written remains;
         /// the events are not acknowledged.
         /// </summary>
-        private void WriteDurably(ActiveSegment active, MemoryStream buffer)
+        private void WriteDurably(ActiveSegment active, MemoryStream buffer, DateTimeOffset timestamp)
         {
             var stream = active.Stream!;
             try
@@ -693,6 +762,8 @@ namespace BmadGuard.Core.Storage
 
             active.ValidEnd += buffer.Length;
             active.LastSeq += CountLines(buffer);
+            // The next publish through this (cached) view must not stamp an earlier time if the clock steps back.
+            active.LastTimestamp = timestamp;
         }
 
         private static int CountLines(MemoryStream buffer)
@@ -1051,7 +1122,12 @@ namespace BmadGuard.Core.Storage
         public void CommitConsumer(string consumer, long seq)
         {
             ValidateConsumerName(consumer);
-            _io.CreateDirectory(ConsumersDir);
+            if (!Directory.Exists(ConsumersDir))
+            {
+                _io.CreateDirectory(ConsumersDir);
+                _io.SyncDirectory(Root); // a new consumers/ must survive a crash, or the position committed inside it is lost
+            }
+
             using (StoreLock.Acquire(Path.Combine(ConsumersDir, consumer + ".lock"), _options.LockTimeout))
             {
                 if (GetConsumerPosition(consumer) >= seq)

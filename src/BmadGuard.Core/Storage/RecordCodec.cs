@@ -20,6 +20,9 @@ namespace BmadGuard.Core.Storage
     internal static class RecordCodec
     {
         public const int TrailerLength = 18; // ,"crc":"XXXXXXXX"}
+
+        /// <summary>The deepest record: data at the largest allowed MaxDepth (1000) inside the event object, plus slack.</summary>
+        public const int RecordMaxDepth = 1002;
         private static readonly byte[] TrailerStart = Encoding.ASCII.GetBytes(",\"crc\":\"");
         private static readonly byte[] HexDigits = Encoding.ASCII.GetBytes("0123456789abcdef");
         private static readonly UTF8Encoding Utf8 = new UTF8Encoding(false, true);
@@ -113,7 +116,10 @@ namespace BmadGuard.Core.Storage
 
         private static EventRecord? ParseEvent(byte[] bytes)
         {
-            var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { MaxDepth = 256 });
+            // Deep enough for any event a store accepts: data may nest up to 1000 levels (the largest MaxDepth
+            // a store can be created with) and the event object adds one. A shallower limit made a complete,
+            // acknowledged record look like a torn tail, which the next open would have cut.
+            var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { MaxDepth = RecordMaxDepth });
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
             {
                 return null;
