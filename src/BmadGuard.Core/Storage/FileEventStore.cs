@@ -1136,7 +1136,7 @@ namespace BmadGuard.Core.Storage
                 }
 
                 var buffer = new MemoryStream();
-                using (var w = new Utf8JsonWriter(buffer, EventSerializer.WriterOptions))
+                using (var w = new Utf8JsonWriter(buffer))
                 {
                     string updated = DateTimeOffset.UtcNow.ToString("o", CultureInfo.InvariantCulture);
                     w.WriteStartObject();
