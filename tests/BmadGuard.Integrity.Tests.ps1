@@ -347,6 +347,15 @@ Describe 'Export-BmadEvent' {
         ($lines | ForEach-Object { ($_ | ConvertFrom-Json).type }) | Should -Be @('story.created', 'story.done')
     }
 
+    It 'writes an empty legacy file when the pipeline delivers no event' {
+        $store = New-TestStore -Events 2
+        $out = [System.IO.Path]::Combine($TestDrive, 'none.json')
+        $result = Get-BmadEvent -Store $store -Type 'no.such.*' | Export-BmadEvent -Path $out
+        $result.EventCount | Should -Be 0
+        (Get-Content -LiteralPath $out -Raw | ConvertFrom-Json).events.Count | Should -Be 0
+        (Test-BmadIntegrity -Path $out).Healthy | Should -BeTrue
+    }
+
     It 'filters by -Type and -After' {
         $store = New-TestStore -Events 5
         $out = [System.IO.Path]::Combine($TestDrive, 'after.ndjson')

@@ -27,6 +27,7 @@ namespace BmadGuard.Commands
 
         private readonly CancellationTokenSource _stop = new CancellationTokenSource();
         private readonly List<EventRecord> _piped = new List<EventRecord>();
+        private bool _exportedFromStore;
 
         /// <summary>The file to write (replaced atomically).</summary>
         [Parameter(Mandatory = true, Position = 0)]
@@ -75,6 +76,7 @@ namespace BmadGuard.Commands
                 return;
             }
 
+            _exportedFromStore = true;
             string? target = BmadCmdletSupport.ResolveFilePath(this, Path, ErrorPrefix);
             if (target == null)
             {
@@ -94,7 +96,10 @@ namespace BmadGuard.Commands
 
         protected override void EndProcessing()
         {
-            if (ParameterSetName != InputObjectSet)
+            // Piped events are written here. A pipeline that delivered no event at all (Get-BmadEvent matched nothing)
+            // still exports: an empty file, as asked; PowerShell may then not have settled on the InputObject set.
+            bool piped = ParameterSetName == InputObjectSet || (MyInvocation.ExpectingInput && !_exportedFromStore);
+            if (!piped)
             {
                 return;
             }

@@ -36,6 +36,11 @@ namespace BmadGuard.Infrastructure
 
             _lastKey = key;
             string status = string.IsNullOrEmpty(value.File) ? value.Activity : $"{value.Activity}: {value.File}";
+            if (string.IsNullOrWhiteSpace(status))
+            {
+                status = "Working"; // ProgressRecord refuses an empty status
+            }
+
             var record = new ProgressRecord(_activityId, _activity, status)
             {
                 PercentComplete = value.BytesTotal > 0 ? value.Percent : -1,
