@@ -23,7 +23,11 @@
         'New-BmadStore',
         'Publish-BmadEvent',
         'Get-BmadEvent',
-        'Get-BmadStoreStatistics'
+        'Get-BmadStoreStatistics',
+        'Test-BmadIntegrity',
+        'Repair-BmadStore',
+        'Import-BmadLegacyBus',
+        'Export-BmadEvent'
     )
     VariablesToExport    = @()
     AliasesToExport      = @()

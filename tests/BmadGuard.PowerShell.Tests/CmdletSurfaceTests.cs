@@ -38,7 +38,16 @@ namespace BmadGuard.Tests.PowerShell
                 .Select(a => $"{a.ConstructorArguments[0].Value}-{a.ConstructorArguments[1].Value}")
                 .OrderBy(n => n)
                 .ToArray();
-            Assert.Equal(new[] { "Get-BmadEvent", "Get-BmadStoreStatistics", "New-BmadStore", "Publish-BmadEvent" }, names);
+            foreach (string expected in new[] { "Get-BmadEvent", "Get-BmadStoreStatistics", "New-BmadStore", "Publish-BmadEvent" })
+            {
+                Assert.Contains(expected, names);
+            }
+
+            // Integrity, repair and the legacy bus (docs/integrity.md).
+            foreach (string expected in new[] { "Test-BmadIntegrity", "Repair-BmadStore", "Import-BmadLegacyBus", "Export-BmadEvent" })
+            {
+                Assert.Contains(expected, names);
+            }
         }
 
         [Theory]
@@ -88,7 +97,12 @@ namespace BmadGuard.Tests.PowerShell
         [Fact]
         public void Output_types_are_sealed_with_get_only_properties()
         {
-            foreach (var t in new[] { typeof(BmadGuard.BmadEvent), typeof(BmadGuard.BmadStoreStatistics), typeof(BmadGuard.BmadStoreInfo) })
+            var declared = CmdletTypes()
+                .SelectMany(o => ((Type)o[0]).GetCustomAttributesData().Where(a => a.AttributeType == typeof(OutputTypeAttribute)))
+                .SelectMany(a => (IEnumerable<CustomAttributeTypedArgument>)a.ConstructorArguments[0].Value!)
+                .Select(a => (Type)a.Value!);
+            var nested = new[] { typeof(BmadGuard.BmadIntegrityFinding), typeof(BmadGuard.BmadRepairAction), typeof(BmadGuard.BmadLegacySkippedEvent) };
+            foreach (var t in declared.Concat(nested).Distinct())
             {
                 Assert.True(t.IsSealed, t.Name);
                 Assert.Equal("BmadGuard", t.Namespace);

@@ -33,6 +33,9 @@ namespace BmadGuard.Tests.PowerShell
         [InlineData(ErrorCodes.UnsupportedFormat, FailureKind.StoreProblem, ErrorCategory.InvalidData)]
         [InlineData(ErrorCodes.StoreNotFound, FailureKind.StoreProblem, ErrorCategory.ObjectNotFound)]
         [InlineData(ErrorCodes.StoreAlreadyExists, FailureKind.StoreProblem, ErrorCategory.ResourceExists)]
+        [InlineData(ErrorCodes.FileNotFound, FailureKind.InvalidInput, ErrorCategory.ObjectNotFound)]
+        [InlineData(ErrorCodes.InvalidSchema, FailureKind.InvalidInput, ErrorCategory.InvalidData)]
+        [InlineData(ErrorCodes.LegacyFileDamaged, FailureKind.StoreProblem, ErrorCategory.ReadError)]
         public void Each_core_code_has_its_category_and_an_ErrorId_of_command_plus_code(string code, FailureKind kind, ErrorCategory expected)
         {
             var (condition, category) = BmadCmdletSupport.Describe(new BmadGuardException(code, kind, "m"));

@@ -107,6 +107,36 @@ namespace BmadGuard.Tests.PowerShell
         }
 
         [Fact]
+        public void Schema_validation_loads_NJsonSchema_and_our_Newtonsoft_Json_in_isolation_beside_PowerShells_copy()
+        {
+            string moduleDll = LayOutModule();
+            string deps = Path.Combine(Path.GetDirectoryName(moduleDll)!, "dependencies");
+            foreach (string name in new[] { "NJsonSchema", "Newtonsoft.Json", "Namotion.Reflection" })
+            {
+                Assert.True(File.Exists(Path.Combine(deps, name + ".dll")), name);
+            }
+
+            Directory.CreateDirectory(Path.Combine(_dir, "files"));
+            string json = Path.Combine(_dir, "files", "bus.json");
+            string schema = Path.Combine(_dir, "files", "bus.schema.json");
+            File.WriteAllText(json, "{\"events\":[{\"timestamp\":\"2026-01-01T00:00:00\",\"event\":\"a\",\"data\":{}},{\"timestamp\":\"2026-01-01T00:00:01\",\"event\":\"b\",\"data\":{}}]}");
+            File.WriteAllText(schema, "{\"type\":\"object\",\"properties\":{\"events\":{\"type\":\"array\",\"maxItems\":1}}}");
+
+            // PowerShell 7.4 has its own Newtonsoft.Json in the default context: stand in for it with a copy from elsewhere.
+            string hostCopy = Path.Combine(_dir, "host", "Newtonsoft.Json.dll");
+            Directory.CreateDirectory(Path.GetDirectoryName(hostCopy)!);
+            File.Copy(Path.Combine(AppContext.BaseDirectory, "Newtonsoft.Json.dll"), hostCopy);
+            var lines = Probe(moduleDll, Sma(), "--preload", hostCopy, "--schema", json, schema);
+
+            Assert.Contains("schema|False|SchemaViolation", lines);
+            string[] Loaded(string name) => lines.Where(l => l.StartsWith(name + "|", StringComparison.Ordinal)).Select(l => l.Split('|')[1] + "|" + l.Split('|')[2]).ToArray();
+            Assert.Contains("BmadGuard.Dependencies|" + Path.Combine(deps, "NJsonSchema.dll"), Loaded("NJsonSchema"));
+            Assert.Contains("BmadGuard.Dependencies|" + Path.Combine(deps, "Newtonsoft.Json.dll"), Loaded("Newtonsoft.Json"));
+            Assert.Contains("Default|" + hostCopy, Loaded("Newtonsoft.Json"));
+            Assert.DoesNotContain(Loaded("NJsonSchema"), l => l.StartsWith("Default|", StringComparison.Ordinal));
+        }
+
+        [Fact]
         public void The_netstandard_build_resolves_Core_from_the_dependencies_folder()
         {
             // Windows PowerShell 5.1 (.NET Framework) cannot run here; on .NET the same AssemblyResolve hook runs

@@ -119,6 +119,17 @@ namespace BmadGuard.Core.Events
             }
         }
 
+        /// <summary>
+        /// The draft's data as the compact JSON object the store would write, validated exactly as a publish
+        /// validates it (type, source, correlation id, UTF-8, RFC 8259, object-only, depth, size). For writers that
+        /// store only the data elsewhere, e.g. the guarded legacy bus publish from PowerShell objects.
+        /// </summary>
+        public static string DataJson(EventDraft draft, EventLimits? limits = null)
+        {
+            var prepared = Prepare(draft, limits ?? EventLimits.Default);
+            return Encoding.UTF8.GetString(prepared.Tail, prepared.DataOffset, prepared.DataLength);
+        }
+
         internal static PreparedEvent Prepare(EventDraft draft, EventLimits limits, bool allowReserved = false, string? id = null)
         {
             ValidateType(draft.Type, allowReserved);

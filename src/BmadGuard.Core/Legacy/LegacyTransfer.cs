@@ -260,13 +260,21 @@ namespace BmadGuard.Core.Legacy
         /// legacy shape (timestamps as naive UTC) or as NDJSON. Streams: one event in memory at a time. Returns the count.
         /// </summary>
         public static long Export(IEventStore store, EventQuery query, Stream output, ExportFormat format, CancellationToken cancellationToken = default)
+            => Export(store.Read(query, cancellationToken), output, format, cancellationToken);
+
+        /// <summary>
+        /// Writes the given events (e.g. the events piped to Export-BmadEvent) in the legacy shape or as NDJSON,
+        /// in the order given. Streams: the sequence is enumerated once. Returns the count.
+        /// </summary>
+        public static long Export(IEnumerable<EventRecord> events, Stream output, ExportFormat format, CancellationToken cancellationToken = default)
         {
             long count = 0;
             byte[] newline = { (byte)'\n' };
             if (format == ExportFormat.Ndjson)
             {
-                foreach (var r in store.Read(query, cancellationToken))
+                foreach (var r in events)
                 {
+                    cancellationToken.ThrowIfCancellationRequested();
                     var json = r.Utf8Json.ToArray();
                     output.Write(json, 0, json.Length);
                     output.Write(newline, 0, 1);
@@ -279,8 +287,9 @@ namespace BmadGuard.Core.Legacy
 
             var options = new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
             WriteText(output, "{\n  \"events\": [");
-            foreach (var r in store.Read(query, cancellationToken))
+            foreach (var r in events)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 var buffer = new MemoryStream();
                 using (var w = new Utf8JsonWriter(buffer, options))
                 {
@@ -308,6 +317,10 @@ namespace BmadGuard.Core.Legacy
 
         /// <summary>Exports to a file atomically: a temporary file in the same directory, fsynced, renamed over <paramref name="path"/>.</summary>
         public static long ExportToFile(IEventStore store, EventQuery query, string path, ExportFormat format, IStorageIO? io = null, CancellationToken cancellationToken = default)
+            => ExportToFile(store.Read(query, cancellationToken), path, format, io, cancellationToken);
+
+        /// <summary>Exports the given events to a file atomically (see the store overload).</summary>
+        public static long ExportToFile(IEnumerable<EventRecord> events, string path, ExportFormat format, IStorageIO? io = null, CancellationToken cancellationToken = default)
         {
             io ??= OsStorageIO.Instance;
             string full = Path.GetFullPath(path);
@@ -337,7 +350,7 @@ namespace BmadGuard.Core.Legacy
                 using (var stream = io.OpenForWrite(temp, createNew: true))
                 {
                     var buffered = new BufferedStream(stream, 1 << 16); // not disposed: that would close the stream before the fsync
-                    count = Export(store, query, buffered, format, cancellationToken);
+                    count = Export(events, buffered, format, cancellationToken);
                     buffered.Flush();
 
                     // fsync before the rename, or a crash could leave the new name on an empty file.

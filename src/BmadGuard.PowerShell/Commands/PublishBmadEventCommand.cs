@@ -6,6 +6,7 @@ using System.Threading;
 using BmadGuard.Completion;
 using BmadGuard.Core;
 using BmadGuard.Core.Events;
+using BmadGuard.Core.Legacy;
 using BmadGuard.Core.Storage;
 using BmadGuard.Infrastructure;
 
@@ -17,13 +18,15 @@ namespace BmadGuard.Commands
     /// an event is written to the pipeline only after the fsync that covers it.
     /// </summary>
     [Cmdlet(VerbsData.Publish, "BmadEvent", DefaultParameterSetName = FieldsSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
-    [OutputType(typeof(BmadEvent))]
+    [OutputType(typeof(BmadEvent), ParameterSetName = new[] { FieldsSet, InputObjectSet })]
+    [OutputType(typeof(BmadLegacyPublishResult), ParameterSetName = new[] { LegacySet })]
     public sealed class PublishBmadEventCommand : PSCmdlet, IDisposable
     {
         internal const string ErrorPrefix = "PublishBmadEvent";
         internal const int DefaultBatchSize = 500;
         private const string FieldsSet = "Fields";
         private const string InputObjectSet = "InputObject";
+        private const string LegacySet = "Legacy";
 
         private readonly List<PendingEvent> _pending = new List<PendingEvent>();
         private readonly CancellationTokenSource _stop = new CancellationTokenSource();
@@ -32,11 +35,13 @@ namespace BmadGuard.Commands
 
         /// <summary>The event type, e.g. story.created (letters, digits, '_', '-', dot-separated).</summary>
         [Parameter(Mandatory = true, Position = 0, ParameterSetName = FieldsSet, ValueFromPipelineByPropertyName = true)]
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = LegacySet, ValueFromPipelineByPropertyName = true)]
         [ArgumentCompleter(typeof(EventTypeCompleter))]
         public string Type { get; set; } = string.Empty;
 
         /// <summary>The event's data: a hashtable, an object with properties, or a JSON object string. Default {}.</summary>
         [Parameter(Position = 1, ParameterSetName = FieldsSet, ValueFromPipelineByPropertyName = true)]
+        [Parameter(Position = 1, ParameterSetName = LegacySet, ValueFromPipelineByPropertyName = true)]
         [AllowNull]
         public object? Data { get; set; }
 
@@ -54,9 +59,23 @@ namespace BmadGuard.Commands
         public PSObject? InputObject { get; set; }
 
         /// <summary>The store directory. Default: $env:BMADGUARD_STORE, else the per-user default store.</summary>
-        [Parameter]
+        [Parameter(ParameterSetName = FieldsSet)]
+        [Parameter(ParameterSetName = InputObjectSet)]
         [ValidateNotNullOrEmpty]
         public string? Store { get; set; }
+
+        /// <summary>
+        /// A legacy bus file (shared_context.json) to append the event to instead of a store: under the Python agents'
+        /// lock (flock on &lt;file&gt;.lock), after a backup generation, by atomic replace. Created when missing.
+        /// </summary>
+        [Parameter(Mandatory = true, ParameterSetName = LegacySet)]
+        [ValidateNotNullOrEmpty]
+        public string Path { get; set; } = string.Empty;
+
+        /// <summary>With -Path: how many backup generations of the file to keep (default 20, at least 1).</summary>
+        [Parameter(ParameterSetName = LegacySet)]
+        [ValidateRange(1, 100000)]
+        public int KeepGenerations { get; set; } = LegacyFiles.DefaultKeepGenerations;
 
         /// <summary>Seconds to wait for the writers' lock before failing (default 5).</summary>
         [Parameter]
@@ -64,17 +83,29 @@ namespace BmadGuard.Commands
         public double LockTimeout { get; set; } = StoreLock.DefaultTimeout.TotalSeconds;
 
         /// <summary>How many pipeline events share one lock and one fsync (default 500; 1 publishes each as it arrives).</summary>
-        [Parameter]
+        [Parameter(ParameterSetName = FieldsSet)]
+        [Parameter(ParameterSetName = InputObjectSet)]
         [ValidateRange(1, 100000)]
         public int BatchSize { get; set; } = DefaultBatchSize;
 
         protected override void BeginProcessing()
         {
+            if (ParameterSetName == LegacySet)
+            {
+                return;
+            }
+
             _storePath = BmadCmdletSupport.ResolveStorePath(this, Store, ErrorPrefix);
         }
 
         protected override void ProcessRecord()
         {
+            if (ParameterSetName == LegacySet)
+            {
+                PublishLegacy();
+                return;
+            }
+
             PendingEvent item;
             try
             {
@@ -99,6 +130,40 @@ namespace BmadGuard.Commands
         }
 
         protected override void EndProcessing() => Flush();
+
+        /// <summary>
+        /// -Path: one guarded legacy publish per item (LegacyBusFile.Publish). A bad type or data, a damaged file
+        /// (LegacyFileDamaged: repair it first) or a missing directory is this item's error; the next item still goes.
+        /// </summary>
+        private void PublishLegacy()
+        {
+            string? file = BmadCmdletSupport.ResolveFilePath(this, Path, ErrorPrefix);
+            if (file == null)
+            {
+                return;
+            }
+
+            try
+            {
+                // Core validates the data exactly as a store publish would, and gives it back as compact JSON.
+                string dataJson = EventSerializer.DataJson(BmadCmdletSupport.ToDraft(Type, Data, null, null));
+                if (!ShouldProcess($"{file} (type {Type})", "Publish event to the legacy bus file"))
+                {
+                    return;
+                }
+
+                var options = new LegacyWriteOptions { LockTimeout = TimeSpan.FromSeconds(LockTimeout), KeepGenerations = KeepGenerations };
+                WriteObject(BmadLegacyPublishResult.FromResult(LegacyBusFile.Publish(file, Type, dataJson, options, _stop.Token)));
+            }
+            catch (OperationCanceledException)
+            {
+                // Ctrl+C while waiting for the agents' lock: nothing was written.
+            }
+            catch (Exception ex) when (BmadCmdletSupport.IsStoreFailure(ex))
+            {
+                WriteError(BmadCmdletSupport.ToErrorRecord(ex, ErrorPrefix, file));
+            }
+        }
 
         protected override void StopProcessing() => _stop.Cancel();
 

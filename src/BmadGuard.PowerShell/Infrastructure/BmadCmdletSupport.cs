@@ -57,6 +57,59 @@ namespace BmadGuard.Infrastructure
             return resolved;
         }
 
+        /// <summary>
+        /// A file-system path given to a command (a legacy bus file, a schema, an export target), resolved against the
+        /// PowerShell location (PSDrive paths included). A path on another provider, or one that cannot be resolved,
+        /// is a non-terminating <c>&lt;Command&gt;InvalidPath</c> error for this item and null is returned.
+        /// </summary>
+        public static string? ResolveFilePath(PSCmdlet cmdlet, string path, string errorPrefix)
+        {
+            try
+            {
+                string resolved = cmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath(path, out ProviderInfo provider, out _);
+                if (string.Equals(provider.Name, "FileSystem", StringComparison.OrdinalIgnoreCase))
+                {
+                    return resolved;
+                }
+
+                cmdlet.WriteError(new ErrorRecord(new ArgumentException($"The path '{path}' is on the {provider.Name} provider; give a file-system path."),
+                    errorPrefix + "InvalidPath", ErrorCategory.InvalidArgument, path));
+            }
+            catch (Exception ex) when (ex is SessionStateException
+                                       || ex is NotSupportedException || ex is ArgumentException || ex is PSInvalidOperationException)
+            {
+                cmdlet.WriteError(new ErrorRecord(new ArgumentException($"The path '{path}' cannot be resolved: {ex.Message}", ex),
+                    errorPrefix + "InvalidPath", ErrorCategory.InvalidArgument, path));
+            }
+
+            return null;
+        }
+
+        /// <summary>
+        /// ShouldProcess, except that -Force without -WhatIf proceeds without asking (scheduled tasks have nobody to
+        /// answer). -WhatIf always only describes; -Confirm:$false never prompts (PowerShell's own rule).
+        /// </summary>
+        public static bool Approve(PSCmdlet cmdlet, bool force, string target, string action)
+        {
+            if (force && !WhatIfRequested(cmdlet))
+            {
+                return true;
+            }
+
+            return cmdlet.ShouldProcess(target, action);
+        }
+
+        private static bool WhatIfRequested(PSCmdlet cmdlet)
+        {
+            if (cmdlet.MyInvocation.BoundParameters.TryGetValue("WhatIf", out object? value))
+            {
+                return value is SwitchParameter s ? s.IsPresent : value is bool b && b;
+            }
+
+            object? preference = cmdlet.SessionState.PSVariable.GetValue("WhatIfPreference");
+            return LanguagePrimitives.IsTrue(preference is PSObject p ? p.BaseObject : preference);
+        }
+
         /// <summary>Opens the store, turning a failure into a terminating error (nothing can proceed without it).</summary>
         public static IEventStore OpenStore(PSCmdlet cmdlet, string storePath, string errorPrefix, TimeSpan? lockTimeout = null)
         {
@@ -153,6 +206,12 @@ namespace BmadGuard.Infrastructure
                     return ErrorCategory.ObjectNotFound;
                 case ErrorCodes.StoreAlreadyExists:
                     return ErrorCategory.ResourceExists;
+                case ErrorCodes.FileNotFound:
+                    return ErrorCategory.ObjectNotFound;
+                case ErrorCodes.InvalidSchema:
+                    return ErrorCategory.InvalidData;
+                case ErrorCodes.LegacyFileDamaged:
+                    return ErrorCategory.ReadError;
                 default:
                     return kind == FailureKind.InvalidInput ? ErrorCategory.InvalidArgument : ErrorCategory.NotSpecified;
             }

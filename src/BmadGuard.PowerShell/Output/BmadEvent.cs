@@ -59,7 +59,10 @@ namespace BmadGuard
         /// <summary>The JSON line, so an event written to a file or a string is the CLI's format.</summary>
         public override string ToString() => Json;
 
+        /// <summary>The store's record this event was read from (what Export-BmadEvent writes); null when built otherwise.</summary>
+        internal EventRecord? Record { get; private set; }
+
         internal static BmadEvent FromRecord(EventRecord r)
-            => new BmadEvent(r.Seq, r.Id, r.Timestamp, r.Type, r.Source, r.CorrelationId, r.DataJson, r.Json);
+            => new BmadEvent(r.Seq, r.Id, r.Timestamp, r.Type, r.Source, r.CorrelationId, r.DataJson, r.Json) { Record = r };
     }
 }

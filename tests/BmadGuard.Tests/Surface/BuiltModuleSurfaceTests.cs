@@ -39,6 +39,27 @@ namespace BmadGuard.Tests.Surface
         }
 
         [BuiltModuleFact]
+        public void Integrity_dependencies_sit_in_the_isolated_dependencies_folder_of_every_framework()
+        {
+            // Test-BmadIntegrity -Schema needs NJsonSchema and what it brings; Polly.Core needs the Bcl extras on netstandard2.0.
+            var needed = new Dictionary<string, string[]>
+            {
+                ["net8.0"] = new[] { "BmadGuard.Core", "System.Text.Json", "NJsonSchema", "Newtonsoft.Json", "Namotion.Reflection", "Polly.Core" },
+                ["netstandard2.0"] = new[] { "BmadGuard.Core", "System.Text.Json", "NJsonSchema", "Newtonsoft.Json", "Namotion.Reflection", "Polly.Core",
+                    "Microsoft.Bcl.TimeProvider", "Microsoft.Bcl.AsyncInterfaces" },
+            };
+            foreach (var (tfm, names) in needed)
+            {
+                string bin = Path.Combine(ModuleDir, "bin", tfm);
+                foreach (string name in names)
+                {
+                    Assert.True(File.Exists(Path.Combine(bin, "dependencies", name + ".dll")), $"bin/{tfm}/dependencies/{name}.dll is missing");
+                    Assert.False(File.Exists(Path.Combine(bin, name + ".dll")), $"bin/{tfm}/{name}.dll sits beside the cmdlet assembly instead of in dependencies/");
+                }
+            }
+        }
+
+        [BuiltModuleFact]
         public void BmadGuard_module_folder_is_publishable()
         {
             Assert.True(Directory.Exists(ModuleDir), $"{ModuleDir} is missing");
