@@ -117,7 +117,7 @@ namespace BmadGuard.Core.Scheduling
 
         private static void Validate(MonitorTaskOptions o)
         {
-            if (string.IsNullOrWhiteSpace(o.Store) || !Path.IsPathRooted(o.Store))
+            if (string.IsNullOrWhiteSpace(o.Store) || !IsAbsolute(o.Store))
             {
                 throw new BmadGuardException(ErrorCodes.InvalidArgument, FailureKind.InvalidInput,
                     $"The store path for a scheduled monitor must be a full path (a scheduled account has no working directory or profile): '{o.Store}'.");
@@ -137,6 +137,12 @@ namespace BmadGuard.Core.Scheduling
                 }
             }
         }
+
+        /// <summary>Absolute on this OS, or a Windows drive/UNC path (a task definition may be rendered elsewhere for review).</summary>
+        private static bool IsAbsolute(string path)
+            => path.StartsWith("/", StringComparison.Ordinal)
+               || (path.Length > 2 && char.IsLetter(path[0]) && path[1] == ':' && (path[2] == '\\' || path[2] == '/'))
+               || path.StartsWith("\\\\", StringComparison.Ordinal);
 
         // ------------------------------------------------------------------ systemd
 

@@ -27,27 +27,29 @@ namespace BmadGuard.Completion
         }
 
         internal static IEnumerable<CompletionResult> Complete(string store, string? wordToComplete)
+            => Names(store, wordToComplete).Select(n => new CompletionResult(n.Name, n.Name, CompletionResultType.ParameterValue, n.Description)).ToArray();
+
+        /// <summary>The store's backups whose name starts with the word (quotes ignored, any case), newest first.</summary>
+        internal static IReadOnlyList<(string Name, string Description)> Names(string store, string? wordToComplete)
         {
             string prefix = (wordToComplete ?? string.Empty).Trim('\'', '"');
-            var pattern = new WildcardPattern(WildcardPattern.Escape(prefix) + "*", WildcardOptions.IgnoreCase);
             try
             {
                 if (!StorePaths.IsStore(store))
                 {
-                    return Array.Empty<CompletionResult>();
+                    return Array.Empty<(string, string)>();
                 }
 
                 using var budget = new CancellationTokenSource(TimeBudget);
                 return BackupCatalog.List(store, null, BackupCheck.Quick, null, budget.Token)
-                    .Where(b => pattern.IsMatch(b.Name))
+                    .Where(b => b.Name.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))
                     .OrderByDescending(b => b.Name, StringComparer.Ordinal)
-                    .Select(b => new CompletionResult(b.Name, b.Name, CompletionResultType.ParameterValue,
-                        $"{b.Kind} {b.State}, {b.EventCount} events up to seq {b.LastSeq}, made {b.Created:u}"))
+                    .Select(b => (b.Name, $"{b.Kind} {b.State}, {b.EventCount} events up to seq {b.LastSeq}, made {b.Created:u}"))
                     .ToArray();
             }
             catch (Exception ex) when (ex is OperationCanceledException || ex is System.IO.IOException || ex is UnauthorizedAccessException || ex is Core.BmadGuardException)
             {
-                return Array.Empty<CompletionResult>();
+                return Array.Empty<(string, string)>();
             }
         }
     }
