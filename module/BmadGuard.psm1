@@ -531,19 +531,18 @@ function Install-BmadGuard {
         }
     }
 
-    # 3. The first backup, read back and verified (skipped when a verified backup already holds the last seq).
+    # 3. The first backup, read back and verified (skipped when the store already has a verified backup: later
+    #    ones are the monitor's scheduled backups, so running the installer again changes nothing).
     if (-not $storeReady) {
         $steps.Add((BmadStep 'Backup' 'WouldDo' 'Take and verify the first backup.'))
     }
     else {
         $located = @{ Store = $storePath }
-        $lastSeq = (Get-BmadStoreStatistics @located -ErrorAction Stop).LastSeq
-        if ($null -eq $lastSeq) { $lastSeq = 0 }
         $current = Get-BmadBackup @located -ErrorAction SilentlyContinue |
-            Where-Object { $_.State -eq 'Verified' -and $_.Kind -eq 'backup' -and $_.LastSeq -eq $lastSeq } |
+            Where-Object { $_.State -eq 'Verified' -and $_.Kind -eq 'backup' } |
             Select-Object -Last 1
         if ($current) {
-            $steps.Add((BmadStep 'Backup' 'Unchanged' "Backup $($current.Name) already holds every event (seq $lastSeq)."))
+            $steps.Add((BmadStep 'Backup' 'Unchanged' "The store has a verified backup: $($current.Name) (up to seq $($current.LastSeq))."))
         }
         else {
             $backupArgs = @{ Store = $storePath }
@@ -598,8 +597,9 @@ function Install-BmadGuard {
 
     # 6. The health check (read-only; no alert from an installer).
     if ($storeReady) {
-        # Under -WhatIf the round-trip probe is skipped: it publishes an event, and -WhatIf changes nothing.
-        $health = Invoke-BmadHealthCheck -Store $storePath -NoProbe:$whatIf -ErrorAction Continue -WhatIf:$false -Confirm:$false
+        # Without the round-trip probe: it publishes an event, and an installer run again (or under -WhatIf)
+        # changes nothing. The monitor probes on its own schedule.
+        $health = Invoke-BmadHealthCheck -Store $storePath -NoProbe -ErrorAction Continue -WhatIf:$false -Confirm:$false
         $healthStatus = if ($health.Status -eq 'Unhealthy') { 'Failed' } else { 'Done' }
         $steps.Add((BmadStep 'HealthCheck' $healthStatus "The store is $($health.Status)."))
     }

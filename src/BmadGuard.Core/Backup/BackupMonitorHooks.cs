@@ -22,10 +22,24 @@ namespace BmadGuard.Core.Backup
 
         public BackupResult TakeBackup(string store, string reason, CancellationToken cancellationToken)
         {
-            var info = StoreBackup.Create(store, null, null, cancellationToken);
-            return new BackupResult(true, info.State == BackupState.Verified,
-                $"Backup {info.Name} ({reason}): {info.EventCount} events up to seq {info.LastSeq}, {info.State}.",
-                new MonitorBackup(info.Name, info.Created, info.State == BackupState.Verified, info.Path));
+            if (reason == "safety")
+            {
+                // StoreRestore.Restore makes the safety backup itself, under the writers' lock and able to copy a
+                // damaged store's bytes as they are; a separate one here would fail on exactly the damage being healed.
+                return new BackupResult(false, false, "The restore makes its own safety backup of the current state (kind 'safety').");
+            }
+
+            try
+            {
+                var info = StoreBackup.Create(store, null, null, cancellationToken);
+                return new BackupResult(true, info.State == BackupState.Verified,
+                    $"Backup {info.Name} ({reason}): {info.EventCount} events up to seq {info.LastSeq}, {info.State}.",
+                    new MonitorBackup(info.Name, info.Created, info.State == BackupState.Verified, info.Path));
+            }
+            catch (BmadGuardException ex)
+            {
+                return new BackupResult(true, false, $"Backup ({reason}) failed: {ex.Code}: {ex.Message}");
+            }
         }
 
         public MonitorBackup? NewestVerified(string store)

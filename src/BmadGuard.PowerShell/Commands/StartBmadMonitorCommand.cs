@@ -121,25 +121,43 @@ namespace BmadGuard.Commands
                 return;
             }
 
-            foreach (var e in queue.GetConsumingEnumerable(_stop.Token))
-            {
-                WriteObject(new BmadMonitorEvent(e, monitor.Redactor.Redact));
-            }
-
+            bool stopped = true;
             try
             {
-                if (!work.Wait(StopWait))
+                foreach (var e in queue.GetConsumingEnumerable(_stop.Token))
                 {
-                    WriteWarning($"The monitor did not stop within {StopWait.TotalSeconds:0} s; its lock is released when this process ends.");
-                    return;
+                    WriteObject(new BmadMonitorEvent(e, monitor.Redactor.Redact));
                 }
             }
-            catch (AggregateException ae) when (ae.InnerException is OperationCanceledException)
+            finally
             {
+                // Also when a downstream command stopped the pipeline (Select-Object -First) or Ctrl+C: the monitor
+                // must stop, flush its alerts, write its last heartbeat and release its lock before it is disposed.
+                _stop.Cancel();
+                try
+                {
+                    stopped = work.Wait(StopWait);
+                }
+                catch (AggregateException)
+                {
+                    // Reported below from work.Exception.
+                }
             }
-            catch (AggregateException ae) when (ae.InnerException != null && BmadCmdletSupport.IsStoreFailure(ae.InnerException))
+
+            if (!stopped)
             {
-                ThrowTerminatingError(BmadCmdletSupport.ToErrorRecord(ae.InnerException, ErrorPrefix, store));
+                WriteWarning($"The monitor did not stop within {StopWait.TotalSeconds:0} s; its lock is released when this process ends.");
+                return;
+            }
+
+            var failure = work.Exception?.InnerException;
+            if (failure != null && !(failure is OperationCanceledException) && BmadCmdletSupport.IsStoreFailure(failure))
+            {
+                ThrowTerminatingError(BmadCmdletSupport.ToErrorRecord(failure, ErrorPrefix, store));
+            }
+            else if (failure != null && !(failure is OperationCanceledException))
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
             }
 
             if (summary != null && !summary.Healthy)
