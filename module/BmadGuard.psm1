@@ -186,13 +186,17 @@ function Invoke-BmadHealthCheck {
         $common = BmadCommonParameters -Bound $PSBoundParameters -ErrorActionValue $ErrorActionPreference
         $storeArgs = @{}
         if ($Store) { $storeArgs['Store'] = $Store }
-        $healthArgs = @{ ErrorAction = 'Stop' }
+        # Without a health report there is nothing to judge: stop, unless the caller chose otherwise with -ErrorAction.
+        $healthArgs = @{ ErrorAction = $(if ($PSBoundParameters.ContainsKey('ErrorAction')) { $ErrorActionPreference } else { 'Stop' }) }
         if ($Store) { $healthArgs['Store'] = $Store }
         if ($ConfigPath) { $healthArgs['ConfigPath'] = $ConfigPath }
         if ($NoProbe) { $healthArgs['NoProbe'] = $true }
 
         # Integrity, newest verified backup, monitor heartbeat, probe, disk, quarantine, outbox.
         $health = Get-BmadHealth @healthArgs
+        if (-not $health) {
+            return
+        }
         $checks = [System.Collections.Generic.List[object]]::new()
         foreach ($c in $health.Checks) {
             $checks.Add([pscustomobject]@{ Name = $c.Name; Status = $c.Status; Message = $c.Message; Evidence = $c.Evidence })
@@ -244,7 +248,8 @@ function Invoke-BmadHealthCheck {
             $failing = ($checks | Where-Object { $_.Status -ne 'Healthy' } | ForEach-Object { "$($_.Name): $($_.Status): $($_.Message)" }) -join "`n"
             $severity = if ($worst -eq 'Unhealthy') { 'Error' } else { 'Warning' }
             if ($PSCmdlet.ShouldProcess($health.Store, "Send a $severity alert: the store is $worst")) {
-                $alertArgs = @{ Message = "BmadGuard health: $($health.Store) is $worst.`n$failing"; Severity = $severity; Confirm = $false }
+                # Confirmed once above for the whole function: the cmdlet must not ask again.
+                $alertArgs = @{ Message = "BmadGuard health: $($health.Store) is $worst.`n$failing"; Severity = $severity; WhatIf = $false; Confirm = $false }
                 if ($Store) { $alertArgs['Store'] = $Store }
                 if ($ConfigPath) { $alertArgs['ConfigPath'] = $ConfigPath }
                 if ($common.ContainsKey('ErrorAction')) { $alertArgs['ErrorAction'] = $common['ErrorAction'] }
@@ -522,8 +527,10 @@ function Install-BmadGuard {
         elseif (-not $storeReady) {
             $steps.Add((BmadStep 'LegacyImport' 'WouldDo' "Import $LegacyBusPath into the store."))
         }
+        elseif (-not ($fileParameter = @('Path', 'LiteralPath', 'File') | Where-Object { $import.Parameters.ContainsKey($_) } | Select-Object -First 1)) {
+            $steps.Add((BmadStep 'LegacyImport' 'Skipped' "Import-BmadLegacyBus has no -Path, -LiteralPath or -File parameter: $LegacyBusPath was not imported."))
+        }
         else {
-            $fileParameter = @('Path', 'LiteralPath', 'File') | Where-Object { $import.Parameters.ContainsKey($_) } | Select-Object -First 1
             $importArgs = @{ $fileParameter = $LegacyBusPath }
             if ($import.Parameters.ContainsKey('Store') -and $storePath) { $importArgs['Store'] = $storePath }
             $imported = @(& $import @importArgs @common)

@@ -72,7 +72,7 @@ Describe 'Invoke-BmadHealthCheck' {
         $report = Invoke-BmadHealthCheck -Store '/fake/store' -Alert -ErrorAction SilentlyContinue -Confirm:$false
         $report.AlertSent | Should -BeTrue
         Should -Invoke -ModuleName BmadGuard Send-BmadAlert -Times 1 -ParameterFilter {
-            $Severity -eq 'Error' -and $Message -match 'integrity' -and $ErrorAction -eq 'SilentlyContinue'
+            $Severity -eq 'Error' -and $Message -match 'integrity' -and $PSBoundParameters['ErrorAction'] -eq 'SilentlyContinue'
         }
     }
 
