@@ -164,8 +164,12 @@ Describe 'Restore-BmadStore' {
     It 'refuses a tampered backup with RestoreBmadStoreBackupDamaged and leaves the store as it was' {
         $store = New-TestStore -Events 3
         $backup = Backup-BmadStore -Store $store
-        $manifest = [System.IO.Path]::Combine($backup.Path, 'manifest.json')
-        [System.IO.File]::WriteAllText($manifest, ([System.IO.File]::ReadAllText($manifest) -replace '"eventCount":3', '"eventCount":4'))
+        # Flip one byte of the backup's segment (a fresh file first: sealed segments may be hard links to the store's).
+        $segment = Get-ChildItem -Path ([System.IO.Path]::Combine($backup.Path, 'segments')) -File | Select-Object -First 1
+        $bytes = [System.IO.File]::ReadAllBytes($segment.FullName)
+        Remove-Item -LiteralPath $segment.FullName
+        $bytes[$bytes.Length - 10] = $bytes[$bytes.Length - 10] -bxor 0x01
+        [System.IO.File]::WriteAllBytes($segment.FullName, $bytes)
         $before = Get-SegmentHashes $store
         { Restore-BmadStore -Store $store -Name $backup.Name -Force -ErrorAction Stop } |
             Should -Throw -ErrorId (Get-Fqid 'RestoreBmadStoreBackupDamaged' 'RestoreBmadStoreCommand')
