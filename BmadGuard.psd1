@@ -18,7 +18,12 @@
 
     FormatsToProcess     = @('BmadGuard.format.ps1xml')
 
-    FunctionsToExport    = @()
+    FunctionsToExport    = @(
+        'Invoke-BmadHealthCheck',
+        'Install-BmadGuard',
+        'Register-BmadMonitorTask',
+        'Unregister-BmadMonitorTask'
+    )
     CmdletsToExport      = @(
         'New-BmadStore',
         'Publish-BmadEvent',
@@ -27,7 +32,15 @@
         'Test-BmadIntegrity',
         'Repair-BmadStore',
         'Import-BmadLegacyBus',
-        'Export-BmadEvent'
+        'Export-BmadEvent',
+        'Backup-BmadStore',
+        'Get-BmadBackup',
+        'Restore-BmadStore',
+        'Start-BmadMonitor',
+        'Get-BmadMonitor',
+        'Send-BmadAlert',
+        'Get-BmadHealth',
+        'Get-BmadMonitorTaskDefinition'
     )
     VariablesToExport    = @()
     AliasesToExport      = @()
@@ -37,7 +50,7 @@
             Tags         = @('BMAD', 'EventStore', 'EventLog', 'MessageBus', 'Agents', 'JSONL', 'Durable', 'PSEdition_Desktop', 'PSEdition_Core', 'Windows', 'Linux', 'MacOS')
             ProjectUri   = 'https://github.com/bmadguard/bmadguard'
             LicenseUri   = 'https://github.com/bmadguard/bmadguard/blob/main/LICENSE'
-            ReleaseNotes = 'First release: New-BmadStore, Publish-BmadEvent, Get-BmadEvent, Get-BmadStoreStatistics.'
+            ReleaseNotes = 'First release: New-BmadStore, Publish-BmadEvent, Get-BmadEvent, Get-BmadStoreStatistics; backups and restore (Backup-BmadStore, Get-BmadBackup, Restore-BmadStore); monitoring, alerts and health (Start-BmadMonitor, Get-BmadMonitor, Send-BmadAlert, Get-BmadHealth, Invoke-BmadHealthCheck); deployment (Install-BmadGuard, Register-BmadMonitorTask, Unregister-BmadMonitorTask, Get-BmadMonitorTaskDefinition).'
         }
     }
 }

@@ -31,23 +31,52 @@ namespace BmadGuard.Tests.PowerShell
             => a.NamedArguments.Where(n => n.MemberName == name).Select(n => n.TypedValue.Value).FirstOrDefault();
 
         [Fact]
-        public void The_module_has_the_four_store_cmdlets()
+        public void The_module_has_the_store_backup_monitor_and_health_cmdlets()
         {
             var names = CmdletTypes().Select(o => (Type)o[0])
                 .Select(t => Attr<CmdletAttribute>(t)!)
                 .Select(a => $"{a.ConstructorArguments[0].Value}-{a.ConstructorArguments[1].Value}")
-                .OrderBy(n => n)
+                .OrderBy(n => n, StringComparer.Ordinal)
                 .ToArray();
-            foreach (string expected in new[] { "Get-BmadEvent", "Get-BmadStoreStatistics", "New-BmadStore", "Publish-BmadEvent" })
+            Assert.Equal(new[]
             {
-                Assert.Contains(expected, names);
+                "Backup-BmadStore", "Export-BmadEvent", "Get-BmadBackup", "Get-BmadEvent", "Get-BmadHealth", "Get-BmadMonitor", "Get-BmadMonitorTaskDefinition", "Get-BmadStoreStatistics", "Import-BmadLegacyBus", "New-BmadStore", "Publish-BmadEvent", "Repair-BmadStore", "Restore-BmadStore", "Send-BmadAlert", "Start-BmadMonitor", "Test-BmadIntegrity",
+            }, names);
+        }
+
+        [Fact]
+        public void Restore_is_high_impact_and_binds_a_backup_from_the_pipeline_by_name_and_store()
+        {
+            var t = typeof(BmadGuard.Commands.RestoreBmadStoreCommand);
+            var cmdlet = Attr<CmdletAttribute>(t)!;
+            Assert.Equal(ConfirmImpact.High, (ConfirmImpact)Named(cmdlet, "ConfirmImpact")!);
+            Assert.Equal("Latest", Named(cmdlet, "DefaultParameterSetName"));
+
+            var name = Attr<ParameterAttribute>(t.GetProperty("Name")!)!;
+            Assert.Equal("Name", Named(name, "ParameterSetName"));
+            Assert.True(Named(name, "ValueFromPipeline") is true);
+            Assert.True(Named(name, "ValueFromPipelineByPropertyName") is true);
+            var store = Attr<ParameterAttribute>(t.GetProperty("Store")!)!;
+            Assert.True(Named(store, "ValueFromPipelineByPropertyName") is true);
+            Assert.Equal(typeof(DateTime), t.GetProperty("At")!.PropertyType);
+            Assert.Equal(typeof(long), t.GetProperty("Sequence")!.PropertyType);
+            Assert.Equal(typeof(SwitchParameter), t.GetProperty("Force")!.PropertyType);
+
+            // What Get-BmadBackup writes has the two properties the restore binds.
+            Assert.Equal(typeof(string), typeof(BmadGuard.BmadBackup).GetProperty("Name")!.PropertyType);
+            Assert.Equal(typeof(string), typeof(BmadGuard.BmadBackup).GetProperty("Store")!.PropertyType);
+        }
+
+        [Fact]
+        public void Backup_takes_the_four_retention_rules_and_Get_BmadBackup_names_take_wildcards()
+        {
+            var backup = typeof(BmadGuard.Commands.BackupBmadStoreCommand);
+            foreach (string keep in new[] { "KeepLast", "KeepHourly", "KeepDaily", "KeepWeekly" })
+            {
+                Assert.NotNull(Attr<ParameterAttribute>(backup.GetProperty(keep)!));
             }
 
-            // Integrity, repair and the legacy bus (docs/integrity.md).
-            foreach (string expected in new[] { "Test-BmadIntegrity", "Repair-BmadStore", "Import-BmadLegacyBus", "Export-BmadEvent" })
-            {
-                Assert.Contains(expected, names);
-            }
+            Assert.NotNull(Attr<SupportsWildcardsAttribute>(typeof(BmadGuard.Commands.GetBmadBackupCommand).GetProperty("Name")!));
         }
 
         [Theory]
@@ -101,7 +130,7 @@ namespace BmadGuard.Tests.PowerShell
                 .SelectMany(o => ((Type)o[0]).GetCustomAttributesData().Where(a => a.AttributeType == typeof(OutputTypeAttribute)))
                 .SelectMany(a => (IEnumerable<CustomAttributeTypedArgument>)a.ConstructorArguments[0].Value!)
                 .Select(a => (Type)a.Value!);
-            var nested = new[] { typeof(BmadGuard.BmadIntegrityFinding), typeof(BmadGuard.BmadRepairAction), typeof(BmadGuard.BmadLegacySkippedEvent) };
+            var nested = new[] { typeof(BmadGuard.BmadIntegrityFinding), typeof(BmadGuard.BmadRepairAction), typeof(BmadGuard.BmadLegacySkippedEvent), typeof(BmadGuard.BmadEvent), typeof(BmadGuard.BmadStoreStatistics), typeof(BmadGuard.BmadStoreInfo), typeof(BmadGuard.BmadBackup), typeof(BmadGuard.BmadRestoreResult), typeof(BmadGuard.BmadMonitorEvent), typeof(BmadGuard.BmadMonitorStatus), typeof(BmadGuard.BmadAlertDelivery), typeof(BmadGuard.BmadHealthReport), typeof(BmadGuard.BmadHealthCheck), typeof(BmadGuard.BmadMonitorTaskDefinition) };
             foreach (var t in declared.Concat(nested).Distinct())
             {
                 Assert.True(t.IsSealed, t.Name);
@@ -184,7 +213,9 @@ namespace BmadGuard.Tests.PowerShell
         [InlineData(typeof(BmadGuard.Commands.PublishBmadEventCommand), "Source", typeof(BmadGuard.Completion.EventSourceCompleter))]
         [InlineData(typeof(BmadGuard.Commands.GetBmadEventCommand), "Type", typeof(BmadGuard.Completion.EventTypeCompleter))]
         [InlineData(typeof(BmadGuard.Commands.GetBmadEventCommand), "Source", typeof(BmadGuard.Completion.EventSourceCompleter))]
-        public void Type_and_Source_have_completers(Type cmdlet, string parameter, Type completer)
+        [InlineData(typeof(BmadGuard.Commands.GetBmadBackupCommand), "Name", typeof(BmadGuard.Completion.BackupNameCompleter))]
+        [InlineData(typeof(BmadGuard.Commands.RestoreBmadStoreCommand), "Name", typeof(BmadGuard.Completion.BackupNameCompleter))]
+        public void Types_sources_and_backup_names_have_completers(Type cmdlet, string parameter, Type completer)
         {
             var a = Attr<ArgumentCompleterAttribute>(cmdlet.GetProperty(parameter)!);
             Assert.NotNull(a);

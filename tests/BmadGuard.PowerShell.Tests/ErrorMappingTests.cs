@@ -36,6 +36,15 @@ namespace BmadGuard.Tests.PowerShell
         [InlineData(ErrorCodes.FileNotFound, FailureKind.InvalidInput, ErrorCategory.ObjectNotFound)]
         [InlineData(ErrorCodes.InvalidSchema, FailureKind.InvalidInput, ErrorCategory.InvalidData)]
         [InlineData(ErrorCodes.LegacyFileDamaged, FailureKind.StoreProblem, ErrorCategory.ReadError)]
+        [InlineData(ErrorCodes.InvalidBackupName, FailureKind.InvalidInput, ErrorCategory.InvalidArgument)]
+        [InlineData(ErrorCodes.InvalidBackupDestination, FailureKind.InvalidInput, ErrorCategory.InvalidArgument)]
+        [InlineData(ErrorCodes.BackupNotFound, FailureKind.InvalidInput, ErrorCategory.ObjectNotFound)]
+        [InlineData(ErrorCodes.BackupDamaged, FailureKind.StoreProblem, ErrorCategory.InvalidData)]
+        [InlineData(ErrorCodes.BackupDestinationNotWritable, FailureKind.StoreProblem, ErrorCategory.PermissionDenied)]
+        [InlineData(ErrorCodes.ConfirmationRequired, FailureKind.InvalidInput, ErrorCategory.InvalidOperation)]
+        [InlineData(ErrorCodes.InvalidConfiguration, FailureKind.InvalidInput, ErrorCategory.InvalidArgument)]
+        [InlineData(ErrorCodes.MonitorAlreadyRunning, FailureKind.StoreProblem, ErrorCategory.ResourceBusy)]
+        [InlineData(ErrorCodes.OutboxPending, FailureKind.StoreProblem, ErrorCategory.ResourceBusy)]
         public void Each_core_code_has_its_category_and_an_ErrorId_of_command_plus_code(string code, FailureKind kind, ErrorCategory expected)
         {
             var (condition, category) = BmadCmdletSupport.Describe(new BmadGuardException(code, kind, "m"));
@@ -64,6 +73,29 @@ namespace BmadGuard.Tests.PowerShell
                 var (condition, _) = BmadCmdletSupport.Describe(new BmadGuardException(code, FailureKind.StoreProblem, "m"));
                 Assert.Matches(new Regex("^GetBmadEvent[A-Z][A-Za-z0-9]*$"), BmadCmdletSupport.ErrorId("GetBmadEvent", condition));
             }
+        }
+
+        [Fact]
+        public void Restore_and_monitor_failures_get_their_command_prefixed_ids()
+        {
+            string Id(string prefix, string code, FailureKind kind)
+                => BmadCmdletSupport.ErrorId(prefix, BmadCmdletSupport.Describe(new BmadGuardException(code, kind, "m")).Condition);
+
+            Assert.Equal("RestoreBmadStoreBackupDamaged", Id("RestoreBmadStore", ErrorCodes.BackupDamaged, FailureKind.StoreProblem));
+            Assert.Equal("RestoreBmadStoreConfirmationRequired", Id("RestoreBmadStore", ErrorCodes.ConfirmationRequired, FailureKind.InvalidInput));
+            Assert.Equal("StartBmadMonitorMonitorAlreadyRunning", Id("StartBmadMonitor", ErrorCodes.MonitorAlreadyRunning, FailureKind.StoreProblem));
+            Assert.Equal("StartBmadMonitorInvalidConfiguration", Id("StartBmadMonitor", ErrorCodes.InvalidConfiguration, FailureKind.InvalidInput));
+            Assert.Equal("GetBmadBackupInvalidBackupName", Id("GetBmadBackup", ErrorCodes.InvalidBackupName, FailureKind.InvalidInput));
+            Assert.Equal("GetBmadBackupBackupNotFound", Id("GetBmadBackup", ErrorCodes.BackupNotFound, FailureKind.InvalidInput));
+        }
+
+        [Theory]
+        [MemberData(nameof(CmdletSurfaceTests.CmdletTypes), MemberType = typeof(CmdletSurfaceTests))]
+        public void Every_cmdlet_prefixes_its_ErrorIds_with_its_own_name(Type type)
+        {
+            var field = type.GetField("ErrorPrefix", BindingFlags.NonPublic | BindingFlags.Static);
+            Assert.NotNull(field);
+            Assert.Equal(type.Name.Substring(0, type.Name.Length - "Command".Length), (string)field!.GetRawConstantValue()!);
         }
 
         [Fact]

@@ -76,7 +76,7 @@ namespace BmadGuard.Completion
             return names;
         }
 
-        private static string? ResolveStore(IDictionary fakeBoundParameters)
+        internal static string? ResolveStore(IDictionary fakeBoundParameters)
         {
             string raw = fakeBoundParameters != null && fakeBoundParameters.Contains("Store") && fakeBoundParameters["Store"] is object value
                 ? Convert.ToString(value is PSObject p ? p.BaseObject : value, System.Globalization.CultureInfo.InvariantCulture) ?? string.Empty

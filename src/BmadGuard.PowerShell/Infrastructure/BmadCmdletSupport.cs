@@ -212,6 +212,23 @@ namespace BmadGuard.Infrastructure
                     return ErrorCategory.InvalidData;
                 case ErrorCodes.LegacyFileDamaged:
                     return ErrorCategory.ReadError;
+                case ErrorCodes.InvalidBackupName:
+                case ErrorCodes.InvalidBackupDestination:
+                    return ErrorCategory.InvalidArgument;
+                case ErrorCodes.BackupNotFound:
+                    return ErrorCategory.ObjectNotFound;
+                case ErrorCodes.BackupDamaged:
+                    return ErrorCategory.InvalidData;
+                case ErrorCodes.BackupDestinationNotWritable:
+                    return ErrorCategory.PermissionDenied;
+                case ErrorCodes.ConfirmationRequired:
+                    return ErrorCategory.InvalidOperation;
+                case ErrorCodes.InvalidConfiguration:
+                    return ErrorCategory.InvalidArgument;
+                case ErrorCodes.MonitorAlreadyRunning:
+                    return ErrorCategory.ResourceBusy;
+                case ErrorCodes.OutboxPending:
+                    return ErrorCategory.ResourceBusy;
                 default:
                     return kind == FailureKind.InvalidInput ? ErrorCategory.InvalidArgument : ErrorCategory.NotSpecified;
             }

@@ -1,0 +1,47 @@
+using System.Linq;
+using System.Text.Json;
+using BmadGuard.Tests.Monitoring;
+using BmadGuard.Tests.Support;
+using Xunit;
+
+namespace BmadGuard.Tests.MonitorBackups
+{
+    /// <summary>
+    /// `bmadguard monitor` and `bmadguard health` (what Register-BmadMonitorTask installs and Invoke-BmadHealthCheck
+    /// reports) use the backup feature through StoreBackupHooks: a fresh verified backup makes health's backup check
+    /// healthy, and --on-damage restore brings a store with damage inside its log back to its latest backup.
+    /// </summary>
+    public class CliMonitorBackupTests
+    {
+        [Fact]
+        public void Health_sees_the_newest_verified_backup()
+        {
+            using var dir = new TempDir();
+            string store = Kit.NewStore(dir, 3);
+            var backup = Kit.Run("backup", "--store", store);
+            Assert.True(backup.ExitCode == 0, backup.StdErr);
+
+            var r = Kit.Run("health", "--store", store);
+            using var doc = JsonDocument.Parse(r.StdOut);
+            var check = doc.RootElement.GetProperty("checks").EnumerateArray().Single(c => c.GetProperty("name").GetString() == "backup");
+            Assert.Equal("Healthy", check.GetProperty("status").GetString());
+        }
+
+        [Fact]
+        public void Monitor_once_with_restore_policy_restores_damage_inside_the_log_from_the_latest_backup()
+        {
+            using var dir = new TempDir();
+            string store = Kit.NewStore(dir, 6);
+            Assert.Equal(0, Kit.Run("backup", "--store", store).ExitCode);
+            string segment = Kit.Segment(store);
+            Kit.FlipByte(segment, Kit.LineStart(segment, 3) + 7); // inside the log: repair is not possible, restore is
+
+            var r = Kit.Run("monitor", "--store", store, "--once", "--on-damage", "restore");
+            Assert.True(r.ExitCode == 0, r.StdOut + r.StdErr);
+            Assert.Contains("\"event\":\"Restored\"", r.StdOut.Replace(" ", string.Empty));
+            Assert.Equal(6, Kit.Events(store).Count);
+            var stats = Kit.Run("stats", "--store", store); // reads every record and checks its checksum
+            Assert.True(stats.ExitCode == 0, stats.StdErr);
+        }
+    }
+}
