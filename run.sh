@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine, in one command: builds the bmadguard CLI, creates the default store if it is
-# missing (or the one in $BMADGUARD_STORE), publishes an event, and shows the last events and the statistics.
+# missing (or the one in $BMADGUARD_STORE), publishes an event, shows the last events and the statistics, verifies
+# the store deeply, takes a verified backup (keeping the last 10) and prints the health report.
 #   bash run.sh                      the demo above
 #   bash run.sh <bmadguard args>     any bmadguard command on the same store, e.g. bash run.sh get --last 5
 set -euo pipefail
@@ -11,6 +12,7 @@ dotnet build src/BmadGuard.Cli -c Release -nologo -v q >/dev/null || {
   exit 1
 }
 bmadguard() { dotnet src/BmadGuard.Cli/bin/Release/net10.0/bmadguard.dll "$@"; }
+bmadguard_store() { bmadguard init | python3 -c 'import json,sys; print(json.load(sys.stdin)["store"])'; }
 
 bmadguard init >/dev/null   # creates the default store, or confirms the one already there
 if [ "$#" -gt 0 ]; then
@@ -23,3 +25,11 @@ echo "# last 3 events:"
 bmadguard get --last 3
 echo "# statistics:"
 bmadguard stats
+echo "# deep verify (every record's checksum, seq continuity, backups against their manifests):"
+bmadguard verify --store "$(bmadguard_store)"
+echo "# verified backup:"
+bmadguard backup --store "$(bmadguard_store)" --keep-last 10
+echo "# health (exit 0 healthy, 1 degraded — e.g. no monitor running — 2 unhealthy):"
+rc=0
+bmadguard health --store "$(bmadguard_store)" || rc=$?
+if [ "$rc" -ge 2 ]; then exit "$rc"; fi
