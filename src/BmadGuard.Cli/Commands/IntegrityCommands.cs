@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.IO;
 using System.Text.Json;
 using BmadGuard.Core;
+using BmadGuard.Core.Integration;
 using BmadGuard.Core.Integrity;
 using BmadGuard.Core.Legacy;
 using BmadGuard.Core.Storage;
@@ -132,7 +133,7 @@ namespace BmadGuard.Cli
                 using var signal = CliSupport.CancelOnSignal();
                 if (s != null)
                 {
-                    var report = StoreRepair.Repair(Path.GetFullPath(s), new StoreRepairOptions { LockTimeout = timeout }, signal.Token);
+                    var report = StoreRepair.Repair(Path.GetFullPath(s), BackupRecovery.RepairOptions(timeout), signal.Token);
                     PrintJson(report.WriteJson);
                     return report.Healthy ? ExitCodes.Success : ExitCodes.StoreProblem;
                 }
