@@ -237,7 +237,7 @@ namespace BmadGuard.Tests.Monitoring
                         sb.Append("{\"type\":\"load.w").Append(w).Append("\",\"data\":{\"i\":").Append(i).Append(",\"pad\":\"").Append('x', 100).Append("\"}}\n");
                     }
 
-                    return Support.Cli.Run((string?)sb.ToString(), "publish", "--store", store, "--stdin");
+                    return Support.Cli.RunWithStdin(sb.ToString(), "publish", "--store", store, "--stdin");
                 })).ToArray();
                 System.Threading.Tasks.Task.WaitAll(writers);
                 Assert.All(writers, w => Assert.Equal(0, w.Result.ExitCode));
