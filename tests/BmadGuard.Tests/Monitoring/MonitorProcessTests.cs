@@ -175,9 +175,12 @@ namespace BmadGuard.Tests.Monitoring
             var events = r.Lines.Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
             var found = events.Single(e => MonitorProcess.Kind(e) == "DamageDetected");
             Assert.Equal("ChecksumMismatch", found.GetProperty("findings")[0].GetProperty("kind").GetString());
-            var repaired = events.Single(e => MonitorProcess.Kind(e) == "Repaired");
-            Assert.Equal("NotPossible", Str(repaired, "outcome"));
-            Assert.False(repaired.GetProperty("verified").GetBoolean());
+            // Repair would lose records, so the monitor turns to a backup (policy repair); there is none to restore from.
+            var restored = events.Single(e => MonitorProcess.Kind(e) == "Restored");
+            Assert.Equal("NotPossible", Str(restored, "outcome"));
+            Assert.False(restored.GetProperty("verified").GetBoolean());
+            Assert.Contains("No verified backup", restored.ToString());
+            Assert.Contains(Kit.Audit(store), a => Str(a, "action") == "repair" && Str(a, "outcome") == "NotPossible");
             Assert.Equal(damaged, File.ReadAllBytes(segment)); // untouched
             Assert.True(hook.WaitFor(x => x.Body.Contains("\"severity\":\"critical\""), TimeSpan.FromSeconds(10)), "no critical alert");
         }
