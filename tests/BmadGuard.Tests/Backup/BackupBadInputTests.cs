@@ -122,7 +122,7 @@ namespace BmadGuard.Tests.Backup
         [Fact]
         public void BackupToADirectoryWithoutWritePermission()
         {
-            if (Environment.UserName == "root")
+            if (!OperatingSystem.IsLinux() || Environment.UserName == "root")
             {
                 return; // root ignores permission bits; the read-only mount case above covers root
             }

@@ -201,8 +201,16 @@ namespace BmadGuard.Tests.Integration
             // Right after a backup (the next is 2 s away): publish 20 events it does not hold, then damage the middle of the log.
             int taken = m.Events.Count(e => MonitorProcess.Kind(e) == "BackupTaken");
             Assert.NotNull(m.WaitFor(e => MonitorProcess.Kind(e) == "BackupTaken" && m.Events.Count(x => MonitorProcess.Kind(x) == "BackupTaken") > taken, TimeSpan.FromSeconds(10)));
-            Publish(store, 151, 170);
-            var before = TestEvents(store);
+            // In process (milliseconds, not a CLI start-up) so the next scheduled backup cannot slip in between.
+            List<(long Seq, string Id, int N)> before;
+            using (var s = BmadGuard.Core.Storage.FileEventStore.Open(store))
+            {
+                s.Publish(Enumerable.Range(151, 20).Select(i => BmadGuard.Core.Events.EventDraft.FromJson("test.n", "it", null, "{\"n\":" + i + "}")).ToList());
+                before = s.Read(new BmadGuard.Core.Storage.EventQuery()).Where(e => e.Type == "test.n")
+                    .Select(e => (e.Seq, e.Id, JsonDocument.Parse(e.DataJson).RootElement.GetProperty("n").GetInt32())).ToList();
+            }
+
+            Assert.Equal(Enumerable.Range(1, 170), before.Select(e => e.N));
             DamageMiddleSegment(store);
             var t0 = DateTimeOffset.UtcNow;
 

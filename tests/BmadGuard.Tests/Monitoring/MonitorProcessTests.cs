@@ -224,7 +224,7 @@ namespace BmadGuard.Tests.Monitoring
 
         /// <summary>Several writer processes appending while the monitor checks on every change: no false alarm, nothing cut.</summary>
         [Fact]
-        public void BusyWritersAreNotMistakenForDamage()
+        public async System.Threading.Tasks.Task BusyWritersAreNotMistakenForDamage()
         {
             using var dir = new TempDir();
             string store = Kit.NewStore(dir, 0);
@@ -242,8 +242,8 @@ namespace BmadGuard.Tests.Monitoring
 
                     return Support.Cli.RunWithStdin(sb.ToString(), "publish", "--store", store, "--stdin");
                 })).ToArray();
-                System.Threading.Tasks.Task.WaitAll(writers);
-                Assert.All(writers, w => Assert.Equal(0, w.Result.ExitCode));
+                var results = await System.Threading.Tasks.Task.WhenAll(writers);
+                Assert.All(results, r => Assert.Equal(0, r.ExitCode));
             }
 
             Thread.Sleep(1500); // a couple more checks after the last append
