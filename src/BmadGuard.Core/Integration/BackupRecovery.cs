@@ -35,18 +35,18 @@ namespace BmadGuard.Core.Integration
         {
             var r = Restore;
             var sb = new StringBuilder();
-            sb.Append(CultureInfo.InvariantCulture, $"Restored backup '{r.Backup}' (seq {r.RestoredLastSeq}); safety backup '{r.SafetyBackup}' of the damaged state");
+            sb.Append(FormattableString.Invariant($"Restored backup '{r.Backup}' (seq {r.RestoredLastSeq}); safety backup '{r.SafetyBackup}' of the damaged state"));
             if (r.ReplacedSegments != null)
             {
-                sb.Append(CultureInfo.InvariantCulture, $"; replaced segments moved to '{r.ReplacedSegments}'");
+                sb.Append(FormattableString.Invariant($"; replaced segments moved to '{r.ReplacedSegments}'"));
             }
 
             if (r.KeptAsideFile != null)
             {
-                sb.Append(CultureInfo.InvariantCulture, $"; {r.KeptAside} events newer than the backup kept aside in '{r.KeptAsideFile}'");
+                sb.Append(FormattableString.Invariant($"; {r.KeptAside} events newer than the backup kept aside in '{r.KeptAsideFile}'"));
                 if (PutBack > 0)
                 {
-                    sb.Append(CultureInfo.InvariantCulture, $" and {PutBack} of them appended again with their ids and times");
+                    sb.Append(FormattableString.Invariant($" and {PutBack} of them appended again with their ids and times"));
                 }
 
                 if (LeftAside != null)
@@ -98,28 +98,34 @@ namespace BmadGuard.Core.Integration
 
         /// <summary>
         /// Restores the newest verified backup that holds every seq in <paramref name="lost"/> (any verified backup when
-        /// null) and puts back the events newer than it. Null when no verified backup covers the loss (nothing changed).
+        /// null; a backup that fails restore's deep check is passed over for the next older one) and puts back the events
+        /// newer than it. Null when no verified backup covers the loss (nothing changed).
         /// </summary>
         public static BackupRecoveryResult? Recover(string storeRoot, IReadOnlyList<SeqRange>? lost, TimeSpan lockTimeout, CancellationToken cancellationToken)
         {
             long need = lost == null || lost.Count == 0 ? 0 : lost.Max(r => r.Last);
-            var chosen = BackupCatalog.List(storeRoot, null, BackupCheck.Quick, null, cancellationToken)
+            var candidates = BackupCatalog.List(storeRoot, null, BackupCheck.Quick, null, cancellationToken)
                 .Where(b => b.State == BackupState.Verified && b.Kind == BackupKinds.Backup && b.LastSeq >= need)
-                .OrderBy(b => b.Name, StringComparer.Ordinal)
-                .LastOrDefault();
-            if (chosen == null)
+                .OrderByDescending(b => b.Name, StringComparer.Ordinal)
+                .ToList();
+            RestoreReport? report = null;
+            foreach (var candidate in candidates)
             {
-                return null;
+                try
+                {
+                    report = StoreRestore.Restore(storeRoot, new RestoreRequest { BackupName = candidate.Name, LockTimeout = lockTimeout }, null, cancellationToken);
+                    break;
+                }
+                catch (BmadGuardException ex) when (ex.Code == ErrorCodes.BackupDamaged || ex.Code == ErrorCodes.BackupNotFound)
+                {
+                    // It failed the deep check (a changed byte the quick listing cannot see) or vanished: nothing
+                    // changed; try the next older covering backup.
+                }
             }
 
-            RestoreReport report;
-            try
+            if (report == null)
             {
-                report = StoreRestore.Restore(storeRoot, new RestoreRequest { BackupName = chosen.Name, LockTimeout = lockTimeout }, null, cancellationToken);
-            }
-            catch (BmadGuardException ex) when (ex.Code == ErrorCodes.BackupDamaged || ex.Code == ErrorCodes.BackupNotFound)
-            {
-                return null; // failed its deep check (or vanished) after the quick listing: nothing changed
+                return null;
             }
 
             return PutBack(storeRoot, report, lockTimeout);

@@ -247,5 +247,55 @@ namespace BmadGuard.Tests.Integration
             var verify = CliRunner.Run("verify", "--store", store);
             Assert.True(verify.ExitCode == 0, verify.StdOut);
         }
+
+        [Fact]
+        public void RestorePolicyRestoresTheLatestVerifiedBackupAndLeavesNewerEventsKeptAside()
+        {
+            using var dir = new TempDir();
+            string store = NewStore(dir, 150);
+            Assert.Equal(0, CliRunner.Run("backup", "--store", store).ExitCode);
+            Publish(store, 151, 160);
+            DamageMiddleSegment(store);
+
+            var healer = new BmadGuard.Core.Integration.BackupHealer(putBackNewerEvents: false);
+            var inspector = new BmadGuard.Core.Integration.VerifierInspector();
+            var damage = inspector.DeepVerify(store, CancellationToken.None);
+            Assert.False(damage.Ok);
+            var repair = healer.Repair(store, damage, CancellationToken.None);
+            Assert.Equal(BmadGuard.Core.Monitoring.HealOutcome.NotPossible, repair.Outcome);
+            var restored = healer.RestoreLatest(store, CancellationToken.None);
+            Assert.Equal(BmadGuard.Core.Monitoring.HealOutcome.Healed, restored.Outcome);
+
+            // The store is the backup's state; the 10 newer events are in the kept-aside file, not in the store.
+            Assert.Equal(Enumerable.Range(1, 150), TestEvents(store).Select(e => e.N));
+            string keptAside = Directory.GetFiles(Path.Combine(store, "quarantine"), "restore-*-kept-aside.jsonl").Single();
+            Assert.Contains(keptAside, restored.Message);
+            Assert.Equal(Enumerable.Range(151, 10), File.ReadAllLines(keptAside).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("data").GetProperty("n").GetInt32()));
+            Assert.True(inspector.DeepVerify(store, CancellationToken.None).Ok);
+        }
+
+        [Fact]
+        public void RepairPassesOverANewerBackupThatFailsItsDeepCheck()
+        {
+            using var dir = new TempDir();
+            string store = NewStore(dir, 150);
+            string older = Str(Json(CliRunner.Run("backup", "--store", store)), "name");
+            Publish(store, 151, 160);
+            string newer = Str(Json(CliRunner.Run("backup", "--store", store)), "path");
+            Publish(store, 161, 170);
+            var before = TestEvents(store);
+
+            // The newest backup's active-segment copy changed in place (same size: only the deep check sees it).
+            string tampered = Directory.GetFiles(Path.Combine(newer, "segments")).OrderBy(x => x, StringComparer.Ordinal).Last();
+            var bytes = File.ReadAllBytes(tampered);
+            bytes[bytes.Length / 2] ^= 0x01;
+            File.WriteAllBytes(tampered, bytes);
+            DamageMiddleSegment(store);
+
+            var report = Json(CliRunner.Run("repair", "--store", store));
+            Assert.True(report.GetProperty("restoredFromBackup").GetBoolean(), report.ToString());
+            Assert.Contains($"Restored backup '{older}'", report.ToString());
+            Assert.Equal(before, TestEvents(store));
+        }
     }
 }
