@@ -118,7 +118,7 @@ namespace BmadGuard.Cli
 
         private static Command Repair()
         {
-            var store = new Option<string?>("--store") { Description = "Repair this store: cut a torn tail, rebuild damaged segments, quarantine damaged bytes." };
+            var store = new Option<string?>("--store") { Description = "Repair this store: cut a torn tail, rebuild damaged segments, quarantine damaged bytes; seqs only a backup still holds are restored from the newest verified backup that covers them." };
             var file = FileOption("Salvage this legacy bus file: every complete event is kept, the damaged original goes to .bmadguard-quarantine/.");
             var lockTimeout = LockTimeoutOption(30);
             var cmd = new Command("repair", "Repairs a store or a legacy JSON bus file and prints what it did as JSON. Exit 0 when the result is healthy, 1 when damage remains.")

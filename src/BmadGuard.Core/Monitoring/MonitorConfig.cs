@@ -74,6 +74,7 @@ namespace BmadGuard.Core.Monitoring
     /// <see cref="ErrorCodes.InvalidConfiguration"/> (CLI exit 2) and never repeats a secret.
     /// <code>
     /// { "interval": "5s", "deepInterval": "10m", "onDamage": "repair", "backupInterval": "1h",
+    ///   "backupKeep": { "last": 24, "daily": 7, "weekly": 4 },
     ///   "probeInterval": "15m", "files": ["/srv/bmad/shared_context.json"],
     ///   "alerts": { "slackWebhook": "https://hooks.slack.com/services/…", "webhook": "https://…",
     ///               "smtp": { "host": "mail", "port": 25, "from": "bmad@x", "to": ["ops@x"], "username": "u", "passwordEnv": "SMTP_PASSWORD" },

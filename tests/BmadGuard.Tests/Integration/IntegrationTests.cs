@@ -297,5 +297,25 @@ namespace BmadGuard.Tests.Integration
             Assert.Contains($"Restored backup '{older}'", report.ToString());
             Assert.Equal(before, TestEvents(store));
         }
+
+        [Theory]
+        [InlineData("{ \"backupKeep\": { \"last\": 0 } }", "backupKeep.last")]
+        [InlineData("{ \"backupKeep\": { \"monthly\": 3 } }", "monthly")]
+        public void AnInvalidBackupRetentionInTheMonitorConfigurationIsAClearErrorAndNothingStarts(string json, string named)
+        {
+            using var dir = new TempDir();
+            string store = NewStore(dir, 1);
+            Kit.WriteConfig(store, json);
+            var r = CliRunner.Run("monitor", "--store", store, "--once");
+            Assert.Equal(2, r.ExitCode);
+            Assert.StartsWith("bmadguard: InvalidConfiguration: ", r.StdErr);
+            Assert.Contains(named, r.StdErr);
+            Assert.False(Directory.Exists(Path.Combine(store, "backups")));
+
+            Kit.WriteConfig(store, "{ \"backupKeep\": { \"last\": 3, \"daily\": 2 } }");
+            var config = BmadGuard.Core.Monitoring.MonitorConfig.Load(store, null);
+            Assert.Equal(3, config.BackupRetention!.KeepLast);
+            Assert.Equal(2, config.BackupRetention.KeepDaily);
+        }
     }
 }
