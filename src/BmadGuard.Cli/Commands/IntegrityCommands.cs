@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.IO;
 using System.Text.Json;
 using BmadGuard.Core;
+using BmadGuard.Core.Integration;
 using BmadGuard.Core.Integrity;
 using BmadGuard.Core.Legacy;
 using BmadGuard.Core.Storage;
@@ -117,7 +118,7 @@ namespace BmadGuard.Cli
 
         private static Command Repair()
         {
-            var store = new Option<string?>("--store") { Description = "Repair this store: cut a torn tail, rebuild damaged segments, quarantine damaged bytes." };
+            var store = new Option<string?>("--store") { Description = "Repair this store: cut a torn tail, rebuild damaged segments, quarantine damaged bytes; seqs only a backup still holds are restored from the newest verified backup that covers them." };
             var file = FileOption("Salvage this legacy bus file: every complete event is kept, the damaged original goes to .bmadguard-quarantine/.");
             var lockTimeout = LockTimeoutOption(30);
             var cmd = new Command("repair", "Repairs a store or a legacy JSON bus file and prints what it did as JSON. Exit 0 when the result is healthy, 1 when damage remains.")
@@ -132,7 +133,7 @@ namespace BmadGuard.Cli
                 using var signal = CliSupport.CancelOnSignal();
                 if (s != null)
                 {
-                    var report = StoreRepair.Repair(Path.GetFullPath(s), new StoreRepairOptions { LockTimeout = timeout }, signal.Token);
+                    var report = StoreRepair.Repair(Path.GetFullPath(s), BackupRecovery.RepairOptions(timeout), signal.Token);
                     PrintJson(report.WriteJson);
                     return report.Healthy ? ExitCodes.Success : ExitCodes.StoreProblem;
                 }

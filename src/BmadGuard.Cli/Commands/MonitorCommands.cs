@@ -69,7 +69,7 @@ namespace BmadGuard.Cli
             var files = new Option<string[]>("--file") { Description = "A legacy JSON file to guard (repeatable).", Arity = ArgumentArity.ZeroOrMore };
             var interval = new Option<string?>("--interval") { Description = "How often every target is checked (default 5s): 500ms, 5s, 2m, 1h." };
             var onDamage = new Option<string?>("--on-damage") { Description = "alert | repair (lossless only, the default) | restore (repair, else restore the latest verified backup)." };
-            var backupInterval = new Option<string?>("--backup-interval") { Description = "Take a scheduled backup this often (e.g. 1h)." };
+            var backupInterval = new Option<string?>("--backup-interval") { Description = "Take a scheduled backup this often (e.g. 1h); retention from \"backupKeep\" in the configuration (default: last 24, daily 7)." };
             var once = new Option<bool>("--once") { Description = "One deep pass over every target (acting on damage), then exit: 0 healthy, 1 damage remains." };
             var status = new Option<bool>("--status") { Description = "Show whether a monitor is running for the store (heartbeat fresh and lock held): exit 0 alive, 1 not." };
             var cmd = new Command("monitor",

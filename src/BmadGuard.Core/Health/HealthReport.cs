@@ -97,8 +97,8 @@ namespace BmadGuard.Core.Health
         public static HealthReport Run(string store, HealthSettings? settings = null, IStoreInspector? inspector = null, IBackupTaker? backups = null, bool probe = true, CancellationToken cancellationToken = default)
         {
             settings ??= new HealthSettings();
-            inspector ??= new SegmentScanInspector();
-            backups ??= UnavailableBackups.Instance;
+            inspector ??= new Integration.VerifierInspector();
+            backups ??= new Integration.StoreBackupTaker();
             store = Path.GetFullPath(store);
             var clock = Stopwatch.StartNew();
             var checks = new List<HealthCheck>

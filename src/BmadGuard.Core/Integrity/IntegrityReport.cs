@@ -270,7 +270,9 @@ namespace BmadGuard.Core.Integrity
     public static class IntegrityChecks
     {
         private static readonly object Gate = new object();
-        private static IIntegrityCheck[] _registered = Array.Empty<IIntegrityCheck>();
+        // The backup check is part of every store verify by default (issue 3: "and the backups (each file against
+        // its manifest hash)"); a caller that wants the store alone sets StoreVerifyOptions.IncludeRegisteredChecks = false.
+        private static IIntegrityCheck[] _registered = { new BmadGuard.Core.Integration.BackupIntegrityCheck() };
 
         public static IReadOnlyList<IIntegrityCheck> Registered
         {

@@ -25,6 +25,9 @@ namespace BmadGuard.Core.Integrity
         /// </summary>
         public Func<string, IReadOnlyList<SeqRange>, CancellationToken, bool>? RestoreFromBackup { get; set; }
 
+        /// <summary>What the restore hook did (backup used, events kept aside / put back), added to the repair's RestoredFromBackup action.</summary>
+        public string? RestoreNote { get; set; }
+
         /// <summary>The most placeholder records a repair writes for lost seqs; beyond it the store is left for a restore.</summary>
         public long MaxPlaceholders { get; set; } = 1_000_000;
 
@@ -207,7 +210,7 @@ namespace BmadGuard.Core.Integrity
                 if (ranges.Count > 0 && options.RestoreFromBackup(root, ranges, cancellationToken))
                 {
                     restored = true;
-                    actions.Add(new RepairAction("RestoredFromBackup", root, $"Seqs {string.Join(", ", ranges)} were lost; the store was restored from a backup."));
+                    actions.Add(new RepairAction("RestoredFromBackup", root, $"Seqs {string.Join(", ", ranges)} were lost; the store was restored from a backup." + (options.RestoreNote != null ? " " + options.RestoreNote : "")));
                 }
             }
 
@@ -243,7 +246,8 @@ namespace BmadGuard.Core.Integrity
                 ctx.RepairConsumers(scan);
             }
 
-            var after = StoreVerifier.Verify(root, new StoreVerifyOptions { Progress = options.Progress }, cancellationToken);
+            // The store alone: a damaged backup is reported by verify, but it is not something a store repair fixes or needs.
+            var after = StoreVerifier.Verify(root, new StoreVerifyOptions { Progress = options.Progress, IncludeRegisteredChecks = false }, cancellationToken);
             return new StoreRepairReport(root, before, after, actions, lost, restored);
         }
 

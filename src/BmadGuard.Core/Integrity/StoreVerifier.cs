@@ -217,19 +217,56 @@ namespace BmadGuard.Core.Integrity
         /// decoded values, so this catches the one change it cannot see: an escape whose hex digit changed case
         /// (<c>\u002B</c> → <c>\u002b</c>), which decodes to the same text.
         /// </summary>
+        // The store writes these files with EventSerializer.WriterOptions (relaxed escaping: '+' in "+00:00" stays as
+        // is); the default encoder's form (\u002B) is accepted too. Any other spelling of the same value is a changed byte.
         private static bool Canonical(JsonElement value)
-            => value.ValueKind == JsonValueKind.String && value.GetRawText() == "\"" + JsonEncodedText.Encode(value.GetString()!).ToString() + "\"";
+            => value.ValueKind == JsonValueKind.String
+               && (value.GetRawText() == "\"" + JsonEncodedText.Encode(value.GetString()!, System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping).ToString() + "\""
+                   || value.GetRawText() == "\"" + JsonEncodedText.Encode(value.GetString()!).ToString() + "\"");
 
         private static void CheckTopLevel(string root, IntegrityReportBuilder report)
         {
             foreach (string file in Directory.EnumerateFiles(root))
             {
-                if (IsTempName(Path.GetFileName(file)))
+                string name = Path.GetFileName(file);
+                if (IsTempName(name) && !IsFeatureFileBeingWritten(file, name))
                 {
                     report.Warning(FindingCodes.TempFileLeftOver, file,
                         $"A temporary file left by an interrupted write ({Length(file)} bytes). It is not part of the store; Repair-BmadStore moves it to quarantine.");
                 }
             }
+        }
+
+        /// <summary>
+        /// Files the other features keep next to the store (the monitor's heartbeat and metrics, the remembered backup
+        /// destinations) are replaced atomically through <c>.&lt;name&gt;.&lt;id&gt;.tmp</c> every few seconds while a
+        /// monitor runs. Such a temporary file younger than a minute is a write in progress, not something left over.
+        /// (Everything else the features create, such as backups/, outbox/, monitor/, audit.jsonl, monitor.lock and
+        /// import locks, is never looked at by the store verify: only temporary files at the top level are.)
+        /// </summary>
+        private static readonly string[] FeatureFiles =
+        {
+            "monitor.json", "metrics.prom", "metrics.json", "backup-destinations.json", "bmadguard.monitor.json", "audit.jsonl",
+        };
+
+        private static bool IsFeatureFileBeingWritten(string path, string name)
+        {
+            foreach (string f in FeatureFiles)
+            {
+                if (name.StartsWith("." + f + ".", StringComparison.Ordinal))
+                {
+                    try
+                    {
+                        return DateTime.UtcNow - File.GetLastWriteTimeUtc(path) < TimeSpan.FromMinutes(1);
+                    }
+                    catch (IOException)
+                    {
+                        return true; // gone already: it was renamed into place
+                    }
+                }
+            }
+
+            return false;
         }
 
         internal static bool IsTempName(string name) => name.StartsWith(".", StringComparison.Ordinal) && name.EndsWith(".tmp", StringComparison.Ordinal);

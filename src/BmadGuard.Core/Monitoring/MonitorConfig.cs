@@ -12,9 +12,9 @@ namespace BmadGuard.Core.Monitoring
     {
         /// <summary>Report only: alert, audit, event. Nothing is touched.</summary>
         Alert,
-        /// <summary>Repair where that loses nothing (a torn tail is cut to quarantine; a guarded file gets its last known-good copy back); alert otherwise.</summary>
+        /// <summary>Repair where that loses nothing (a torn tail is cut to quarantine; a guarded file gets its last known-good copy back); otherwise restore the newest verified backup holding the lost seqs and append the events newer than it again (nothing lost); alert when no backup covers the loss.</summary>
         Repair,
-        /// <summary>Repair where that loses nothing, else restore the latest verified backup (through <see cref="IStoreHealer"/>).</summary>
+        /// <summary>Repair where that loses nothing, else restore the latest verified backup (through <see cref="IStoreHealer"/>); events newer than it stay in the kept-aside file.</summary>
         Restore,
     }
 
@@ -74,6 +74,7 @@ namespace BmadGuard.Core.Monitoring
     /// <see cref="ErrorCodes.InvalidConfiguration"/> (CLI exit 2) and never repeats a secret.
     /// <code>
     /// { "interval": "5s", "deepInterval": "10m", "onDamage": "repair", "backupInterval": "1h",
+    ///   "backupKeep": { "last": 24, "daily": 7, "weekly": 4 },
     ///   "probeInterval": "15m", "files": ["/srv/bmad/shared_context.json"],
     ///   "alerts": { "slackWebhook": "https://hooks.slack.com/services/…", "webhook": "https://…",
     ///               "smtp": { "host": "mail", "port": 25, "from": "bmad@x", "to": ["ops@x"], "username": "u", "passwordEnv": "SMTP_PASSWORD" },
@@ -94,6 +95,9 @@ namespace BmadGuard.Core.Monitoring
 
         /// <summary>Scheduled backups through <see cref="IBackupTaker"/>; null for none.</summary>
         public TimeSpan? BackupInterval { get; set; }
+
+        /// <summary>Retention applied after each scheduled backup (<c>"backupKeep": {"last","hourly","daily","weekly"}</c>); null for the default (last 24, daily 7).</summary>
+        public BmadGuard.Core.Backup.RetentionPolicy? BackupRetention { get; set; }
 
         /// <summary>How often the monitor publishes a <c>bmadguard.probe</c> round trip (publish latency metric); zero for never.</summary>
         public TimeSpan ProbeInterval { get; set; } = TimeSpan.FromMinutes(15);
@@ -159,6 +163,28 @@ namespace BmadGuard.Core.Monitoring
                     case "onDamage": c.OnDamage = ParsePolicy(Str(p)); break;
                     case "backupInterval": c.BackupInterval = p.Value.ValueKind == JsonValueKind.Null ? (TimeSpan?)null : Durations.Parse(Str(p), "backupInterval"); break;
                     case "probeInterval": c.ProbeInterval = Durations.Parse(Str(p), "probeInterval"); break;
+                    case "backupKeep":
+                        var keep = new BmadGuard.Core.Backup.RetentionPolicy();
+                        foreach (var k in Obj(p, path))
+                        {
+                            int n = (int)Long(k);
+                            if (n < 1)
+                            {
+                                throw Invalid($"'backupKeep.{k.Name}' in '{path}' must be 1 or more.");
+                            }
+
+                            switch (k.Name)
+                            {
+                                case "last": keep.KeepLast = n; break;
+                                case "hourly": keep.KeepHourly = n; break;
+                                case "daily": keep.KeepDaily = n; break;
+                                case "weekly": keep.KeepWeekly = n; break;
+                                default: throw Unknown(k.Name, "backupKeep", path);
+                            }
+                        }
+
+                        c.BackupRetention = keep;
+                        break;
                     case "files":
                         if (p.Value.ValueKind != JsonValueKind.Array)
                         {

@@ -13,12 +13,17 @@ using BmadGuard.Core.Storage;
 
 namespace BmadGuard.Core.Monitoring
 {
-    /// <summary>The pluggable parts of the monitor; the defaults are built on the store alone.</summary>
+    /// <summary>
+    /// The pluggable parts of the monitor. The defaults are the real features (BmadGuard.Core.Integration):
+    /// Test-BmadIntegrity as the deep check, Repair-BmadStore/Restore-BmadStore as the healer, Backup-BmadStore
+    /// with retention as the backup taker. <see cref="StoreMonitor"/> without hooks picks them per its configuration
+    /// (<see cref="Integration.DefaultHooks.For"/>).
+    /// </summary>
     public sealed class MonitorHooks
     {
-        public IStoreInspector Inspector { get; set; } = new SegmentScanInspector();
-        public IStoreHealer Healer { get; set; } = TornTailHealer.Instance;
-        public IBackupTaker Backups { get; set; } = UnavailableBackups.Instance;
+        public IStoreInspector Inspector { get; set; } = new Integration.VerifierInspector();
+        public IStoreHealer Healer { get; set; } = new Integration.BackupHealer();
+        public IBackupTaker Backups { get; set; } = new Integration.StoreBackupTaker(Integration.DefaultHooks.DefaultRetention);
 
         /// <summary>Replaces the channels built from the configuration (tests, Send-BmadAlert with -Channel).</summary>
         public IReadOnlyList<IAlertChannel>? Channels { get; set; }
@@ -73,7 +78,7 @@ namespace BmadGuard.Core.Monitoring
         public StoreMonitor(MonitorConfig config, MonitorHooks? hooks = null, IObserver<MonitorEvent>? observer = null)
         {
             _config = config;
-            _hooks = hooks ?? new MonitorHooks();
+            _hooks = hooks ?? Integration.DefaultHooks.For(config);
             _observer = observer;
         }
 
@@ -563,13 +568,16 @@ namespace BmadGuard.Core.Monitoring
         {
             var clock = Stopwatch.StartNew();
             // Repair first, under both policies: the healer repairs only what it can without losing records.
+            // When that is not possible (damage inside the log), both policies restore from the latest verified
+            // backup: Repair puts the events newer than the backup back (nothing lost), Restore leaves them in the
+            // kept-aside file (see BackupHealer). A repair that failed for another reason is not followed by a restore.
             var repair = _hooks.Healer.Repair(st.Root, damage, ct);
-            if (repair.Success || _config.OnDamage == DamagePolicy.Repair)
+            if (repair.Success || repair.Outcome != HealOutcome.NotPossible)
             {
                 return ("repair", repair, clock.Elapsed);
             }
 
-            st.Audit.Write("repair", st.Root, repair.Outcome.ToString(), repair.Message + " Restoring instead (policy restore).", clock.Elapsed);
+            st.Audit.Write("repair", st.Root, repair.Outcome.ToString(), repair.Message + $" Restoring from the latest verified backup instead (policy {_config.OnDamage.ToString().ToLowerInvariant()}).", clock.Elapsed);
 
             // Restore: a safety backup of the damaged state first, where backups exist.
             var safety = _hooks.Backups.TakeBackup(st.Root, "safety", ct);

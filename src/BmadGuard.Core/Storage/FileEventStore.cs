@@ -608,7 +608,7 @@ namespace BmadGuard.Core.Storage
         /// that timestamps never go backwards still holds: a timestamp earlier than the log's last one is
         /// raised to it (the returned record shows the time actually stored; callers report the adjustment).
         /// </summary>
-        internal IReadOnlyList<EventRecord> PublishImported(IReadOnlyList<(EventDraft Draft, string Id, DateTimeOffset Timestamp)> events, Action<EventRecord>? acknowledged = null, CancellationToken cancellationToken = default)
+        internal IReadOnlyList<EventRecord> PublishImported(IReadOnlyList<(EventDraft Draft, string Id, DateTimeOffset Timestamp)> events, Action<EventRecord>? acknowledged = null, CancellationToken cancellationToken = default, bool allowReserved = false)
         {
             var prepared = new List<PreparedEvent>(events.Count);
             var timestamps = new List<DateTimeOffset?>(events.Count);
@@ -620,7 +620,7 @@ namespace BmadGuard.Core.Storage
                         $"Event id '{id}' is not valid: use 1 to 128 characters of letters, digits, '_', '.', ':' and '-'.");
                 }
 
-                prepared.Add(EventSerializer.Prepare(draft, Limits, false, id));
+                prepared.Add(EventSerializer.Prepare(draft, Limits, allowReserved, id));
                 timestamps.Add(timestamp.ToUniversalTime());
             }
 

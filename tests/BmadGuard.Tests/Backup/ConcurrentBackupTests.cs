@@ -91,16 +91,16 @@ namespace BmadGuard.Tests.Backup
 
             var publishers = new[] { new Publisher(store, "a"), new Publisher(store, "b") };
             WaitForAcks(publishers, 150);
-            var b1 = CliRunner.Run(null, "backup", "--store", store);
+            var b1 = CliRunner.Run("backup", "--store", store);
             Assert.True(b1.ExitCode == 0, b1.StdErr);
             WaitForAcks(publishers, 400);
-            var b2 = CliRunner.Run(null, "backup", "--store", store);
+            var b2 = CliRunner.Run("backup", "--store", store);
             Assert.True(b2.ExitCode == 0, b2.StdErr);
             string b1Name = BackupFixture.Json(b1.StdOut).GetProperty("name").GetString()!;
             WaitForAcks(publishers, 500);
 
             // Restore the first backup while the publishers are still running.
-            var restore = CliRunner.Run(null, "restore", "--store", store, "--backup", b1Name, "--force");
+            var restore = CliRunner.Run("restore", "--store", store, "--backup", b1Name, "--force");
             Assert.True(restore.ExitCode == 0, restore.StdErr);
             int ackedWhenRestoreReturned = publishers.Sum(p => p.Acks.Count);
             foreach (var p in publishers)

@@ -148,7 +148,7 @@ namespace BmadGuard.Tests.Backup
             var (all, backup) = Build(store);
             string value = flag == "--seq" ? "20" : all[19].Timestamp.UtcDateTime.ToString("o");
 
-            var r = CliRunner.Run(null, "restore", "--store", store, flag, value, "--force");
+            var r = CliRunner.Run("restore", "--store", store, flag, value, "--force");
 
             Assert.True(r.ExitCode == 0, r.StdErr);
             var report = BackupFixture.Json(r.StdOut);

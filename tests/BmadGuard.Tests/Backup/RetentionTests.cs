@@ -85,7 +85,7 @@ namespace BmadGuard.Tests.Backup
 
             // The oldest is damaged: retention leaves it for a person to look at.
             File.AppendAllText(Path.Combine(store, "backups", names[0], "manifest.json"), "x");
-            var r = CliRunner.Run(null, "backup", "--store", store, "--keep-last", "2");
+            var r = CliRunner.Run("backup", "--store", store, "--keep-last", "2");
             Assert.True(r.ExitCode == 0, r.StdErr);
             var info = BackupFixture.Json(r.StdOut);
             string newest = info.GetProperty("name").GetString()!;

@@ -143,7 +143,7 @@ namespace BmadGuard.Tests.Integrity
             string badSchema = Write(dir, "s.json", "not json");
             byte[] before = File.ReadAllBytes(bad);
 
-            var ok = CliRunner.Run(null, "verify", "--file", good);
+            var ok = CliRunner.Run("verify", "--file", good);
             Assert.Equal(0, ok.ExitCode);
             using (var doc = System.Text.Json.JsonDocument.Parse(ok.StdOut))
             {
@@ -151,7 +151,7 @@ namespace BmadGuard.Tests.Integrity
                 Assert.Equal(74, doc.RootElement.GetProperty("checked").GetProperty("records").GetInt64());
             }
 
-            var damaged = CliRunner.Run(null, "verify", "--file", bad);
+            var damaged = CliRunner.Run("verify", "--file", bad);
             Assert.Equal(1, damaged.ExitCode);
             using (var doc = System.Text.Json.JsonDocument.Parse(damaged.StdOut))
             {
@@ -160,15 +160,15 @@ namespace BmadGuard.Tests.Integrity
                 Assert.Equal(1, finding.GetProperty("line").GetInt32());
             }
 
-            Assert.Equal("false", CliRunner.Run(null, "verify", "--file", bad, "--quiet").StdOut.Trim());
-            Assert.Equal(2, CliRunner.Run(null, "verify").ExitCode);
-            Assert.Equal(2, CliRunner.Run(null, "verify", "--file", good, "--store", dir.Path).ExitCode);
-            Assert.Equal(2, CliRunner.Run(null, "verify", "--file", dir.Combine("missing.json")).ExitCode);
-            Assert.Equal(2, CliRunner.Run(null, "verify", "--file", dir.Path).ExitCode);
-            var schemaRun = CliRunner.Run(null, "verify", "--file", good, "--schema", badSchema);
+            Assert.Equal("false", CliRunner.Run("verify", "--file", bad, "--quiet").StdOut.Trim());
+            Assert.Equal(2, CliRunner.Run("verify").ExitCode);
+            Assert.Equal(2, CliRunner.Run("verify", "--file", good, "--store", dir.Path).ExitCode);
+            Assert.Equal(2, CliRunner.Run("verify", "--file", dir.Combine("missing.json")).ExitCode);
+            Assert.Equal(2, CliRunner.Run("verify", "--file", dir.Path).ExitCode);
+            var schemaRun = CliRunner.Run("verify", "--file", good, "--schema", badSchema);
             Assert.Equal(2, schemaRun.ExitCode);
             Assert.Contains("InvalidSchema", schemaRun.StdErr);
-            Assert.Equal(2, CliRunner.Run(null, "repair", "--file", dir.Path).ExitCode);
+            Assert.Equal(2, CliRunner.Run("repair", "--file", dir.Path).ExitCode);
             Assert.Equal(before, File.ReadAllBytes(bad));
             Assert.False(Directory.Exists(dir.Combine(".bmadguard-quarantine")));
         }

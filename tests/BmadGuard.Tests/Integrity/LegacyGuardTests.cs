@@ -206,7 +206,7 @@ for i in range(n):
             {
                 for (int i = 0; i < bgEvents; i++)
                 {
-                    var r = CliRunner.Run(null, "publish-legacy", "--file", file, "--type", "bg_event", "--data", $"{{\"writer\":\"bg{w}\",\"i\":{i}}}", "--keep", "5");
+                    var r = CliRunner.Run("publish-legacy", "--file", file, "--type", "bg_event", "--data", $"{{\"writer\":\"bg{w}\",\"i\":{i}}}", "--keep", "5");
                     if (r.ExitCode != 0)
                     {
                         failures.Enqueue("publish: " + r.StdErr);
@@ -214,7 +214,7 @@ for i in range(n):
 
                     if (i % 3 == 0)
                     {
-                        var v = CliRunner.Run(null, w == 0 ? "verify" : "repair", "--file", file);
+                        var v = CliRunner.Run(w == 0 ? "verify" : "repair", "--file", file);
                         if (v.ExitCode != 0)
                         {
                             failures.Enqueue((w == 0 ? "verify: " : "repair: ") + v.StdOut + v.StdErr);

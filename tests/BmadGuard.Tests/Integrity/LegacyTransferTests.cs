@@ -152,32 +152,32 @@ namespace BmadGuard.Tests.Integrity
         {
             using var dir = new TempDir();
             string storeDir = dir.Combine("store");
-            Assert.Equal(0, CliRunner.Run(null, "init", "--store", storeDir).ExitCode);
+            Assert.Equal(0, CliRunner.Run("init", "--store", storeDir).ExitCode);
             string Snapshot() => string.Join("|", Directory.EnumerateFiles(storeDir, "*", SearchOption.AllDirectories).OrderBy(f => f).Select(f => f + ":" + new FileInfo(f).Length));
             string empty = Snapshot();
 
-            Assert.Equal(2, CliRunner.Run(null, "import-legacy", "--store", storeDir, "--file", dir.Combine("missing.json")).ExitCode);
-            var isDir = CliRunner.Run(null, "import-legacy", "--store", storeDir, "--file", dir.Path);
+            Assert.Equal(2, CliRunner.Run("import-legacy", "--store", storeDir, "--file", dir.Combine("missing.json")).ExitCode);
+            var isDir = CliRunner.Run("import-legacy", "--store", storeDir, "--file", dir.Path);
             Assert.Equal(2, isDir.ExitCode);
             Assert.Contains("directory", isDir.StdErr);
-            Assert.Equal(2, CliRunner.Run(null, "import-legacy", "--store", storeDir).ExitCode);
+            Assert.Equal(2, CliRunner.Run("import-legacy", "--store", storeDir).ExitCode);
             Assert.Equal(empty, Snapshot());
-            var noStore = CliRunner.Run(null, "import-legacy", "--store", dir.Combine("nostore"), "--file", LegacySalvageTests.FixturePath);
+            var noStore = CliRunner.Run("import-legacy", "--store", dir.Combine("nostore"), "--file", LegacySalvageTests.FixturePath);
             Assert.Equal(1, noStore.ExitCode);
             Assert.Contains("StoreNotFound", noStore.StdErr);
             Assert.False(Directory.Exists(dir.Combine("nostore")));
 
-            var first = CliRunner.Run(null, "import-legacy", "--store", storeDir, "--file", LegacySalvageTests.FixturePath);
+            var first = CliRunner.Run("import-legacy", "--store", storeDir, "--file", LegacySalvageTests.FixturePath);
             Assert.Equal(0, first.ExitCode);
             Assert.Equal(74, JsonDocument.Parse(first.StdOut).RootElement.GetProperty("imported").GetInt32());
-            var second = CliRunner.Run(null, "import-legacy", "--store", storeDir, "--file", LegacySalvageTests.FixturePath);
+            var second = CliRunner.Run("import-legacy", "--store", storeDir, "--file", LegacySalvageTests.FixturePath);
             Assert.Equal(0, JsonDocument.Parse(second.StdOut).RootElement.GetProperty("imported").GetInt32());
             Assert.Equal(74, JsonDocument.Parse(second.StdOut).RootElement.GetProperty("alreadyPresent").GetInt32());
 
-            var export = CliRunner.Run(null, "export", "--store", storeDir, "--format", "ndjson");
+            var export = CliRunner.Run("export", "--store", storeDir, "--format", "ndjson");
             Assert.Equal(74, export.Lines.Length);
-            Assert.Equal(2, CliRunner.Run(null, "export", "--store", storeDir, "--format", "xml").ExitCode);
-            var verify = CliRunner.Run(null, "verify", "--store", storeDir);
+            Assert.Equal(2, CliRunner.Run("export", "--store", storeDir, "--format", "xml").ExitCode);
+            var verify = CliRunner.Run("verify", "--store", storeDir);
             Assert.Equal(0, verify.ExitCode);
             Assert.Equal(74, JsonDocument.Parse(verify.StdOut).RootElement.GetProperty("checked").GetProperty("records").GetInt64());
         }
@@ -187,10 +187,10 @@ namespace BmadGuard.Tests.Integrity
         {
             using var dir = new TempDir();
             string storeDir = dir.Combine("store");
-            Assert.Equal(0, CliRunner.Run(null, "init", "--store", storeDir).ExitCode);
+            Assert.Equal(0, CliRunner.Run("init", "--store", storeDir).ExitCode);
             for (int i = 0; i < 3; i++)
             {
-                Assert.Equal(0, CliRunner.Run(null, "publish", "--store", storeDir, "--type", "a.b", "--data", "{\"i\":" + i + "}").ExitCode);
+                Assert.Equal(0, CliRunner.Run("publish", "--store", storeDir, "--type", "a.b", "--data", "{\"i\":" + i + "}").ExitCode);
             }
 
             string seg = SegmentNames.List(Path.Combine(storeDir, "segments"))[0].Path;
@@ -199,24 +199,24 @@ namespace BmadGuard.Tests.Integrity
             bytes[second + 5] ^= 0x20; // damage record 2 of 3 (not the tail)
             File.WriteAllBytes(seg, bytes);
 
-            var verify = CliRunner.Run(null, "verify", "--store", storeDir);
+            var verify = CliRunner.Run("verify", "--store", storeDir);
             Assert.Equal(1, verify.ExitCode);
             var finding = JsonDocument.Parse(verify.StdOut).RootElement.GetProperty("findings").EnumerateArray().First(f => f.GetProperty("code").GetString() == "RecordDamaged");
             Assert.Equal(seg, finding.GetProperty("file").GetString());
             Assert.Equal(second, finding.GetProperty("offset").GetInt64());
 
-            var repair = CliRunner.Run(null, "repair", "--store", storeDir);
+            var repair = CliRunner.Run("repair", "--store", storeDir);
             Assert.Equal(0, repair.ExitCode);
             var root = JsonDocument.Parse(repair.StdOut).RootElement;
             Assert.True(root.GetProperty("healthy").GetBoolean());
             Assert.Equal(2, root.GetProperty("lost")[0].GetProperty("firstSeq").GetInt64());
             Assert.Contains(root.GetProperty("actions").EnumerateArray(), a => a.GetProperty("kind").GetString() == "RegionQuarantined" && a.GetProperty("offset").GetInt64() == second);
-            Assert.Equal(0, CliRunner.Run(null, "verify", "--store", storeDir).ExitCode); // quarantined bytes are a warning, not damage
-            var get = CliRunner.Run(null, "get", "--store", storeDir);
+            Assert.Equal(0, CliRunner.Run("verify", "--store", storeDir).ExitCode); // quarantined bytes are a warning, not damage
+            var get = CliRunner.Run("get", "--store", storeDir);
             Assert.Equal(3, get.Lines.Length);
             Assert.Contains("bmadguard.lost", get.Lines[1]);
-            Assert.Equal(2, CliRunner.Run(null, "repair").ExitCode);
-            Assert.Equal(1, CliRunner.Run(null, "repair", "--store", dir.Combine("none")).ExitCode);
+            Assert.Equal(2, CliRunner.Run("repair").ExitCode);
+            Assert.Equal(1, CliRunner.Run("repair", "--store", dir.Combine("none")).ExitCode);
         }
     }
 }

@@ -23,7 +23,7 @@ namespace BmadGuard.Tests.Integrity
         {
             using var dir = new TempDir();
             string root = dir.Combine("store");
-            Assert.Equal(0, CliRunner.Run(null, "init", "--store", root, "--segment-max-bytes", "8192", "--max-event-bytes", "2048").ExitCode);
+            Assert.Equal(0, CliRunner.Run("init", "--store", root, "--segment-max-bytes", "8192", "--max-event-bytes", "2048").ExitCode);
             const int perWriter = 1500;
             var writers = Enumerable.Range(0, 2).Select(w =>
             {

@@ -49,7 +49,7 @@ namespace BmadGuard.Tests.Monitoring
         }
 
         [Fact]
-        public void TypedEventsFlowToAQueueScheduledBackupsRunAndTheTokenStopsTheMonitor()
+        public async System.Threading.Tasks.Task TypedEventsFlowToAQueueScheduledBackupsRunAndTheTokenStopsTheMonitor()
         {
             using var dir = new TempDir();
             string store = Kit.NewStore(dir, 10);
@@ -86,7 +86,8 @@ namespace BmadGuard.Tests.Monitoring
             }
 
             cts.Cancel();
-            Assert.True(run.Wait(TimeSpan.FromSeconds(30)), "Run did not return after cancellation");
+            Assert.True(await System.Threading.Tasks.Task.WhenAny(run, System.Threading.Tasks.Task.Delay(TimeSpan.FromSeconds(30))) == run, "Run did not return after cancellation");
+            await run; // rethrows if the monitor failed
 
             var taken = seen.OfType<BackupTaken>().ToList();
             Assert.False(taken[0].Success);

@@ -12,8 +12,8 @@ namespace BmadGuard.Tests.Monitoring
 {
     internal static class Kit
     {
-        /// <summary>Runs the real CLI with no stdin (Support.Cli.Run(params) would take the first argument as stdin).</summary>
-        public static Support.Cli.Result Run(params string[] args) => Support.Cli.Run((string?)null, args);
+        /// <summary>Runs the real CLI with no stdin.</summary>
+        public static Support.Cli.Result Run(params string[] args) => Support.Cli.Run(args);
 
         /// <summary>A store with <paramref name="events"/> events of type test.n, data {"n":1..N}, made by the real CLI.</summary>
         public static string NewStore(TempDir dir, int events, string name = "store")
@@ -45,7 +45,7 @@ namespace BmadGuard.Tests.Monitoring
                     sb.Append("{\"type\":\"test.n\",\"source\":\"kit\",\"data\":{\"n\":").Append(i).Append("}}\n");
                 }
 
-                var pub = Support.Cli.Run((string?)sb.ToString(), "publish", "--store", store, "--stdin");
+                var pub = Support.Cli.RunWithStdin(sb.ToString(), "publish", "--store", store, "--stdin");
                 Assert.True(pub.ExitCode == 0, pub.StdErr);
             }
 

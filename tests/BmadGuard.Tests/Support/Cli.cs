@@ -39,8 +39,12 @@ namespace BmadGuard.Tests.Support
             public string[] Lines => StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         }
 
-        /// <summary>Runs to completion (with an optional stdin text) and returns exit code and output.</summary>
-        public static Result Run(string? stdin, params string[] args)
+        /// <summary>
+        /// Runs to completion, writing <paramref name="stdin"/> (when not null) to its standard input, and returns exit
+        /// code and output. A separate name, not a Run overload: with <c>Run(string? stdin, params string[] args)</c>
+        /// beside <c>Run(params string[] args)</c>, C# binds <c>Run("init", "--store", d)</c> to the stdin overload.
+        /// </summary>
+        public static Result RunWithStdin(string? stdin, params string[] args)
         {
             using var p = Process.Start(StartInfo(args, stdin != null))!;
             var err = p.StandardError.ReadToEndAsync();
@@ -60,6 +64,7 @@ namespace BmadGuard.Tests.Support
             return new Result(p.ExitCode, output, err.Result);
         }
 
-        public static Result Run(params string[] args) => Run(null, args);
+        /// <summary>Runs to completion with no standard input and returns exit code and output.</summary>
+        public static Result Run(params string[] args) => RunWithStdin(null, args);
     }
 }
