@@ -1,13 +1,10 @@
 namespace BmadGuard.Tests.Store
 {
-    /// <summary>
-    /// Runs the real CLI. (Support.Cli.Run("get", "--store", …) binds to the overload whose first parameter
-    /// is stdin, because C# prefers the candidate with more declared parameters; these names cannot be mistaken.)
-    /// </summary>
+    /// <summary>Runs the real CLI (thin names over Support.Cli, kept for the store tests).</summary>
     public static class Bmad
     {
-        public static Support.Cli.Result Run(params string[] args) => Support.Cli.Run(null, args);
+        public static Support.Cli.Result Run(params string[] args) => Support.Cli.Run(args);
 
-        public static Support.Cli.Result RunWithStdin(string stdin, params string[] args) => Support.Cli.Run(stdin, args);
+        public static Support.Cli.Result RunWithStdin(string stdin, params string[] args) => Support.Cli.RunWithStdin(stdin, args);
     }
 }
