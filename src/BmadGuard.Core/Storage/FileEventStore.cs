@@ -1,4 +1,5 @@
 using System;
+using System.Buffers;
 using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
@@ -529,58 +530,79 @@ namespace BmadGuard.Core.Storage
                 using (AcquireLock(cancellationToken))
                 {
                     var active = SyncActiveSegment();
-                    var buffer = new MemoryStream(prepared.Count * 256);
-                    var pending = new List<EventRecord>();
+                    var pending = new List<EventRecord>(prepared.Count);
                     DateTimeOffset now = DateTimeOffset.UtcNow;
                     // Timestamps never go backwards along the log, even if the clock does.
                     DateTimeOffset timestamp = active.LastTimestamp.HasValue && active.LastTimestamp.Value > now ? active.LastTimestamp.Value : now;
-                    string ts = timestamp.ToString("o", CultureInfo.InvariantCulture);
-                    long seq = active.LastSeq;
-
+                    // The batch shares one timestamp: encode its part of the prefix once, not once per record.
+                    byte[] timestampPart = Encoding.ASCII.GetBytes("\",\"timestamp\":\"" + timestamp.ToString("o", CultureInfo.InvariantCulture) + "\"");
+                    // Size the batch buffer for every record up front: growing it by doubling copies the whole
+                    // batch (megabytes for a 10k batch) and leaves the old arrays for the GC.
+                    long capacity = 0;
                     foreach (var p in prepared)
                     {
-                        seq++;
-                        int lineStart = (int)buffer.Length;
-                        int prefixLength = WritePrefix(buffer, seq, p.Id, ts);
-                        buffer.Write(p.Tail, 0, p.Tail.Length);
-                        int bodyEnd = (int)buffer.Length;
-                        RecordCodec.AppendTrailer(buffer, lineStart);
-                        int lineLength = (int)buffer.Length - lineStart;
-
-                        bool full = active.ValidEnd + buffer.Length > Settings.SegmentMaxBytes;
-                        bool segmentHasRecords = active.LastSeq >= active.FirstSeq || lineStart > 0;
-                        if (full && segmentHasRecords)
-                        {
-                            // Roll over: what is already buffered goes to the current segment, durably, and is
-                            // acknowledged; this record starts a new segment.
-                            byte[] line = new byte[lineLength];
-                            Buffer.BlockCopy(buffer.GetBuffer(), lineStart, line, 0, lineLength);
-                            buffer.SetLength(lineStart);
-                            if (buffer.Length > 0)
-                            {
-                                WriteDurably(active, buffer);
-                                Acknowledge(pending, results, acknowledged);
-                            }
-
-                            CloseActive();
-                            string path = CreateSegment(seq);
-                            active = new ActiveSegment(path, seq, 0, seq - 1, timestamp) { Stream = OpenSegmentForWrite(path) };
-                            active.ValidEnd = active.Stream.Length;
-                            _active = active;
-                            buffer.SetLength(0);
-                            buffer.Write(line, 0, line.Length);
-                            lineStart = 0;
-                            bodyEnd = lineLength - RecordCodec.TrailerLength - 1;
-                        }
-
-                        byte[] eventBytes = new byte[bodyEnd - lineStart + 1];
-                        Buffer.BlockCopy(buffer.GetBuffer(), lineStart, eventBytes, 0, eventBytes.Length - 1);
-                        eventBytes[eventBytes.Length - 1] = (byte)'}';
-                        pending.Add(new EventRecord(seq, p.Id, timestamp, p.Type, p.Source, p.CorrelationId, eventBytes, prefixLength + p.DataOffset, p.DataLength));
+                        capacity += MaxPrefixLength(p.Id, timestampPart) + p.Tail.Length + RecordCodec.TrailerLength + 1;
                     }
 
-                    WriteDurably(active, buffer);
-                    Acknowledge(pending, results, acknowledged);
+                    // The batch buffer comes from the shared pool: a 10k-event batch needs megabytes, and a fresh
+                    // large array per call is a large-object-heap allocation that triggers a full GC every few calls.
+                    // Records keep their own copies (eventBytes), so nothing refers to it after the finally.
+                    byte[] rented = ArrayPool<byte>.Shared.Rent((int)Math.Min(capacity, int.MaxValue));
+                    try
+                    {
+                        var buffer = new MemoryStream(rented, 0, rented.Length, writable: true, publiclyVisible: true);
+                        buffer.SetLength(0);
+                        long seq = active.LastSeq;
+
+                        foreach (var p in prepared)
+                        {
+                            seq++;
+                            int lineStart = (int)buffer.Length;
+                            int prefixLength = WritePrefix(buffer, seq, p.Id, timestampPart);
+                            buffer.Write(p.Tail, 0, p.Tail.Length);
+                            int bodyEnd = (int)buffer.Length;
+                            RecordCodec.AppendTrailer(buffer, lineStart);
+                            int lineLength = (int)buffer.Length - lineStart;
+
+                            bool full = active.ValidEnd + buffer.Length > Settings.SegmentMaxBytes;
+                            bool segmentHasRecords = active.LastSeq >= active.FirstSeq || lineStart > 0;
+                            if (full && segmentHasRecords)
+                            {
+                                // Roll over: what is already buffered goes to the current segment, durably, and is
+                                // acknowledged; this record starts a new segment.
+                                byte[] line = new byte[lineLength];
+                                Buffer.BlockCopy(buffer.GetBuffer(), lineStart, line, 0, lineLength);
+                                buffer.SetLength(lineStart);
+                                if (buffer.Length > 0)
+                                {
+                                    WriteDurably(active, buffer, pending.Count);
+                                    Acknowledge(pending, results, acknowledged);
+                                }
+
+                                CloseActive();
+                                string path = CreateSegment(seq);
+                                active = new ActiveSegment(path, seq, 0, seq - 1, timestamp) { Stream = OpenSegmentForWrite(path) };
+                                active.ValidEnd = active.Stream.Length;
+                                _active = active;
+                                buffer.SetLength(0);
+                                buffer.Write(line, 0, line.Length);
+                                lineStart = 0;
+                                bodyEnd = lineLength - RecordCodec.TrailerLength - 1;
+                            }
+
+                            byte[] eventBytes = new byte[bodyEnd - lineStart + 1];
+                            Buffer.BlockCopy(buffer.GetBuffer(), lineStart, eventBytes, 0, eventBytes.Length - 1);
+                            eventBytes[eventBytes.Length - 1] = (byte)'}';
+                            pending.Add(new EventRecord(seq, p.Id, timestamp, p.Type, p.Source, p.CorrelationId, eventBytes, prefixLength + p.DataOffset, p.DataLength));
+                        }
+
+                        WriteDurably(active, buffer, pending.Count);
+                        Acknowledge(pending, results, acknowledged);
+                    }
+                    finally
+                    {
+                        ArrayPool<byte>.Shared.Return(rented);
+                    }
                 }
             }
 
@@ -598,13 +620,63 @@ namespace BmadGuard.Core.Storage
             pending.Clear();
         }
 
-        private static int WritePrefix(MemoryStream buffer, long seq, string id, string timestamp)
+        private static readonly byte[] SeqPrefix = Encoding.ASCII.GetBytes("{\"seq\":");
+        private static readonly byte[] IdPrefix = Encoding.ASCII.GetBytes(",\"id\":\"");
+        private const int MaxSeqDigits = 20; // long.MinValue as text (seqs are positive: 19 at most)
+
+        private static int MaxPrefixLength(string id, byte[] timestampPart) => SeqPrefix.Length + MaxSeqDigits + IdPrefix.Length + id.Length + timestampPart.Length;
+
+        /// <summary>
+        /// Writes <c>{"seq":N,"id":"…","timestamp":"…"</c> straight into the buffer (id and timestamp are ASCII
+        /// with nothing to escape; <paramref name="timestampPart"/> is <c>","timestamp":"…"</c>). Byte for byte what
+        /// Encoding.ASCII gives for the same text, without a string and an array per record.
+        /// </summary>
+        private static int WritePrefix(MemoryStream buffer, long seq, string id, byte[] timestampPart)
         {
-            // {"seq":N,"id":"…","timestamp":"…"   (id and timestamp are ASCII with nothing to escape)
-            string prefix = "{\"seq\":" + seq.ToString(CultureInfo.InvariantCulture) + ",\"id\":\"" + id + "\",\"timestamp\":\"" + timestamp + "\"";
-            byte[] bytes = Encoding.ASCII.GetBytes(prefix);
-            buffer.Write(bytes, 0, bytes.Length);
-            return bytes.Length;
+            int start = (int)buffer.Length;
+            buffer.SetLength(start + MaxPrefixLength(id, timestampPart));
+            byte[] b = buffer.GetBuffer();
+            int at = start;
+            Buffer.BlockCopy(SeqPrefix, 0, b, at, SeqPrefix.Length);
+            at += SeqPrefix.Length;
+            at += WriteDigits(b, at, seq);
+            Buffer.BlockCopy(IdPrefix, 0, b, at, IdPrefix.Length);
+            at += IdPrefix.Length;
+            foreach (char c in id)
+            {
+                b[at++] = c < 0x80 ? (byte)c : (byte)'?'; // Encoding.ASCII's replacement; ids are validated ASCII anyway
+            }
+
+            Buffer.BlockCopy(timestampPart, 0, b, at, timestampPart.Length);
+            at += timestampPart.Length;
+            buffer.SetLength(at);
+            buffer.Position = at;
+            return at - start;
+        }
+
+        /// <summary>The decimal digits of a non-negative <paramref name="value"/> (what ToString(InvariantCulture) gives).</summary>
+        private static int WriteDigits(byte[] b, int at, long value)
+        {
+            if (value < 0)
+            {
+                byte[] text = Encoding.ASCII.GetBytes(value.ToString(CultureInfo.InvariantCulture));
+                Buffer.BlockCopy(text, 0, b, at, text.Length);
+                return text.Length;
+            }
+
+            int digits = 1;
+            for (long v = value / 10; v > 0; v /= 10)
+            {
+                digits++;
+            }
+
+            for (int i = digits - 1; i >= 0; i--)
+            {
+                b[at + i] = (byte)('0' + (value % 10));
+                value /= 10;
+            }
+
+            return digits;
         }
 
         /// <summary>
@@ -612,7 +684,7 @@ namespace BmadGuard.Core.Storage
         /// the segment is cut back to where it was, so the log stays valid and nothing half-written remains;
         /// the events are not acknowledged.
         /// </summary>
-        private void WriteDurably(ActiveSegment active, MemoryStream buffer)
+        private void WriteDurably(ActiveSegment active, MemoryStream buffer, int records)
         {
             var stream = active.Stream!;
             try
@@ -639,22 +711,7 @@ namespace BmadGuard.Core.Storage
             }
 
             active.ValidEnd += buffer.Length;
-            active.LastSeq += CountLines(buffer);
-        }
-
-        private static int CountLines(MemoryStream buffer)
-        {
-            int count = 0;
-            byte[] b = buffer.GetBuffer();
-            for (int i = 0; i < buffer.Length; i++)
-            {
-                if (b[i] == (byte)'\n')
-                {
-                    count++;
-                }
-            }
-
-            return count;
+            active.LastSeq += records; // one line per record: the caller counts them instead of rescanning the buffer for '\n'
         }
 
         internal static BmadGuardException MapIOException(IOException ex, string what, string? path)
