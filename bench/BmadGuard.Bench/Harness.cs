@@ -5,12 +5,20 @@ using System.Linq;
 
 namespace BmadGuard.Bench
 {
-    /// <summary>One timed run: how many events (or operations) in how many seconds.</summary>
-    internal readonly record struct Sample(long Events, double Seconds)
+    /// <summary>
+    /// One timed run: how many events (or operations) in how many seconds of wall time, plus the process's
+    /// CPU time (all threads, GC included) and the bytes this thread allocated. On a machine shared with other
+    /// users wall time swings with their load; CPU time per event and bytes per event barely do.
+    /// </summary>
+    internal readonly record struct Sample(long Events, double Seconds, double CpuSeconds = double.NaN, long AllocatedBytes = 0)
     {
         public double Rate => Events / Seconds;
 
         public double MicrosPerEvent => Seconds * 1e6 / Events;
+
+        public double CpuMicrosPerEvent => CpuSeconds * 1e6 / Events;
+
+        public double BytesPerEvent => AllocatedBytes / (double)Events;
     }
 
     /// <summary>
@@ -25,6 +33,7 @@ namespace BmadGuard.Bench
         public static Sample RunFor(TimeSpan duration, Func<int> op)
         {
             long events = 0;
+            var start = Probe.Take();
             var clock = Stopwatch.StartNew();
             do
             {
@@ -32,20 +41,45 @@ namespace BmadGuard.Bench
             }
             while (clock.Elapsed < duration);
 
-            return new Sample(events, clock.Elapsed.TotalSeconds);
+            double seconds = clock.Elapsed.TotalSeconds;
+            return start.Finish(events, seconds);
         }
 
         /// <summary>Calls <paramref name="op"/> exactly <paramref name="calls"/> times.</summary>
         public static Sample RunCalls(int calls, Func<int> op)
         {
             long events = 0;
+            var start = Probe.Take();
             var clock = Stopwatch.StartNew();
             for (int i = 0; i < calls; i++)
             {
                 events += op();
             }
 
-            return new Sample(events, clock.Elapsed.TotalSeconds);
+            double seconds = clock.Elapsed.TotalSeconds;
+            return start.Finish(events, seconds);
+        }
+
+        /// <summary>CPU time and allocation counters at the start of a sample.</summary>
+        private readonly struct Probe
+        {
+            private readonly TimeSpan _cpu;
+            private readonly long _allocated;
+
+            private Probe(TimeSpan cpu, long allocated)
+            {
+                _cpu = cpu;
+                _allocated = allocated;
+            }
+
+            public static Probe Take() => new Probe(Process.GetCurrentProcess().TotalProcessorTime, GC.GetAllocatedBytesForCurrentThread());
+
+            public Sample Finish(long events, double seconds)
+            {
+                long allocated = GC.GetAllocatedBytesForCurrentThread() - _allocated;
+                double cpu = (Process.GetCurrentProcess().TotalProcessorTime - _cpu).TotalSeconds;
+                return new Sample(events, seconds, cpu, allocated);
+            }
         }
 
         /// <summary>

@@ -42,6 +42,14 @@ namespace BmadGuard.Bench
 
         public string? Note { get; set; }
 
+        /// <summary>Median process CPU time (all threads, GC included) per event of the candidate, in microseconds.</summary>
+        public double? CpuMicrosPerEvent { get; set; }
+
+        public double? BaselineCpuMicrosPerEvent { get; set; }
+
+        /// <summary>Median bytes allocated per event by the candidate (the publishing thread).</summary>
+        public double? AllocatedBytesPerEvent { get; set; }
+
         public double[] Samples { get; set; } = Array.Empty<double>();
 
         public double[]? BaselineSamples { get; set; }
@@ -98,6 +106,7 @@ namespace BmadGuard.Bench
                 .AddColumn(new TableColumn("Measured (median)").RightAligned())
                 .AddColumn("Baseline (same run)")
                 .AddColumn(new TableColumn("Ratio (min-max)").RightAligned())
+                .AddColumn(new TableColumn("CPU us/event (base)").RightAligned())
                 .AddColumn("Target")
                 .AddColumn("Met");
 
@@ -113,6 +122,7 @@ namespace BmadGuard.Bench
                     new Text($"{Format(r.Value)} {r.Unit}"),
                     new Text(baseline),
                     new Text(ratio),
+                    new Text(r.CpuMicrosPerEvent.HasValue ? $"{r.CpuMicrosPerEvent:0.00}" + (r.BaselineCpuMicrosPerEvent.HasValue ? $" ({r.BaselineCpuMicrosPerEvent:0.00})" : "") : ""),
                     new Text(r.Target ?? ""),
                     new Markup(met));
             }
@@ -142,6 +152,15 @@ namespace BmadGuard.Bench
                 NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
             };
             File.WriteAllText(path, JsonSerializer.Serialize(run, options) + "\n");
+        }
+
+        /// <summary>Adds the CPU-time and allocation medians of a paired measurement to a row.</summary>
+        public static Row WithCost(this Row row, Paired pairs)
+        {
+            row.CpuMicrosPerEvent = Harness.Median(pairs.Candidate.Select(s => s.CpuMicrosPerEvent));
+            row.BaselineCpuMicrosPerEvent = Harness.Median(pairs.Baseline.Select(s => s.CpuMicrosPerEvent));
+            row.AllocatedBytesPerEvent = Harness.Median(pairs.Candidate.Select(s => s.BytesPerEvent));
+            return row;
         }
 
         public static Row Ratio(string id, string name, string unit, string baselineName, double[] candidate, double[] baseline, double[] ratios,

@@ -66,7 +66,7 @@ namespace BmadGuard.Bench
                 Note = $"FileStream opened once, one {_recordBytes}-byte write + Flush(true) per op; {_config.SlicePairs} slices of {_config.SliceDuration.TotalSeconds:0.0} s interleaved with row 2",
             };
             yield return Report.Ratio("2", "durable single publish", "ops/s", "1 raw loop", pubRates, rawRates, pairs.RateRatios,
-                "ratio >= 0.8", r => r >= 0.8, "FileEventStore.Publish(draft): one event, lock + fsync per call");
+                "ratio >= 0.8", r => r >= 0.8, "FileEventStore.Publish(draft): one event, lock + fsync per call").WithCost(pairs);
         }
 
         private int Publish1(FileEventStore store)
@@ -105,7 +105,7 @@ namespace BmadGuard.Bench
                 yield return Report.Ratio("3", $"per-event cost at {SizeLabel(large)} events vs at 1k", "us/event", "at 1k events", bigCost, small, pairs.CostRatios,
                     "ratio <= 1.2", r => r <= 1.2,
                     $"window = {_config.WindowCalls} Publish calls of {_config.WindowBatch:N0} events (one fsync each)"
-                    + (_config.Quick ? $"; --quick: {SizeLabel(large)} instead of 1M events" : ""));
+                    + (_config.Quick ? $"; --quick: {SizeLabel(large)} instead of 1M events" : "")).WithCost(pairs);
 
                 yield return new Row
                 {
@@ -187,7 +187,8 @@ namespace BmadGuard.Bench
                     var rawRates = pairs.Baseline.Select(s => s.Rate).ToArray();
                     double median = Harness.Median(pub);
                     var row = Report.Ratio($"4.{size}", $"batch publish, {size:N0} events per call", "events/s", "raw, same bytes, 1 fsync/batch",
-                        pub, rawRates, pairs.RateRatios, ">= 200,000 events/s", note: $"{calls} calls per repetition; ratio is informational");
+                        pub, rawRates, pairs.RateRatios, ">= 200,000 events/s", note: $"{calls} calls per repetition; ratio is informational").WithCost(pairs);
+                    row.Note += $"; {row.AllocatedBytesPerEvent:0} bytes allocated per event; one-core ceiling at this CPU cost: {Report.Format(1e6 / row.CpuMicrosPerEvent!.Value)} events/s";
                     row.Met = median >= 200_000;
                     yield return row;
                 }
