@@ -349,7 +349,8 @@ namespace BmadGuard.Bench
             public double Rate => Events / Seconds;
 
             public string Describe() =>
-                $"per process {string.Join("/", Workers.Select(w => w.Events))} events, errors {Workers.Sum(w => w.Errors)}, latest start {Workers.Max(w => w.LateMs):0} ms late, slowest publish {Workers.Max(w => w.MaxMs):0} ms";
+                $"per process {string.Join("/", Workers.Select(w => w.Events))} events, errors {Workers.Sum(w => w.Errors)}, latest start {Workers.Max(w => w.LateMs):0} ms late, "
+                + $"publish latency p50 {Harness.Median(Workers.Select(w => w.P50Ms)):0.0} ms, worst p99 {Workers.Max(w => w.P99Ms):0} ms, slowest {Workers.Max(w => w.MaxMs):0} ms";
         }
 
         // ------------------------------------------------------------------ profile

@@ -25,6 +25,11 @@ namespace BmadGuard.Bench
 
         /// <summary>The slowest single publish in the window (lock waits included).</summary>
         public double MaxMs { get; set; }
+
+        /// <summary>Median and 99th percentile of one publish's latency in the window (lock waits included).</summary>
+        public double P50Ms { get; set; }
+
+        public double P99Ms { get; set; }
     }
 
     /// <summary>
@@ -83,7 +88,7 @@ namespace BmadGuard.Bench
                 }
 
                 var end = start + TimeSpan.FromMilliseconds(durationMs);
-                long maxTicks = 0;
+                var latencies = new System.Collections.Generic.List<long>();
                 while (DateTime.UtcNow < end)
                 {
                     long t0 = Stopwatch.GetTimestamp();
@@ -98,10 +103,17 @@ namespace BmadGuard.Bench
                         Console.Error.WriteLine($"worker: {ex.Code}: {ex.Message}");
                     }
 
-                    maxTicks = Math.Max(maxTicks, Stopwatch.GetTimestamp() - t0);
+                    latencies.Add(Stopwatch.GetTimestamp() - t0);
                 }
 
-                result.MaxMs = maxTicks * 1000.0 / Stopwatch.Frequency;
+                latencies.Sort();
+                double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
+                if (latencies.Count > 0)
+                {
+                    result.MaxMs = Ms(latencies[latencies.Count - 1]);
+                    result.P50Ms = Ms(latencies[latencies.Count / 2]);
+                    result.P99Ms = Ms(latencies[Math.Min(latencies.Count - 1, (int)(latencies.Count * 0.99))]);
+                }
             }
 
             Console.WriteLine(JsonSerializer.Serialize(result, JsonOptions));
