@@ -60,27 +60,27 @@ namespace BmadGuard.Bench
                 var scenarios = new Scenarios(config, root, pad, recordBytes, Log);
                 if (config.Runs(1) || config.Runs(2) || config.Runs(5))
                 {
-                    run.Rows.AddRange(scenarios.SinglePublish());
+                    RunScenario(run, "1-2", scenarios.SinglePublish, Log);
                 }
 
                 if (config.Runs(3))
                 {
-                    run.Rows.AddRange(scenarios.CostAtSize());
+                    RunScenario(run, "3", scenarios.CostAtSize, Log);
                 }
 
                 if (config.Runs(4))
                 {
-                    run.Rows.AddRange(scenarios.BatchThroughput());
+                    RunScenario(run, "4", scenarios.BatchThroughput, Log);
                 }
 
                 if (config.Runs(5))
                 {
-                    run.Rows.AddRange(scenarios.ConcurrentProcesses());
+                    RunScenario(run, "5", scenarios.ConcurrentProcesses, Log);
                 }
 
                 if (config.Profile)
                 {
-                    run.Rows.AddRange(scenarios.Profile());
+                    RunScenario(run, "P", scenarios.Profile, Log);
                 }
             }
             finally
@@ -98,6 +98,20 @@ namespace BmadGuard.Bench
             Report.PrintTable(run);
             Console.WriteLine($"results: {output}");
             return run.Rows.Any(r => r.Met == false) ? 3 : 0;
+        }
+
+        /// <summary>Runs one scenario; if it fails, the rows it produced stay and a failed row says why.</summary>
+        private static void RunScenario(RunInfo run, string id, Func<IEnumerable<Row>> scenario, Action<string> log)
+        {
+            try
+            {
+                run.Rows.AddRange(scenario());
+            }
+            catch (Exception ex)
+            {
+                log($"scenario {id} failed: {ex}");
+                run.Rows.Add(new Row { Id = id, Name = "scenario failed", Unit = "", Value = double.NaN, Met = false, Note = ex.GetType().Name + ": " + ex.Message });
+            }
         }
 
         private static string? RepoRoot()

@@ -300,8 +300,26 @@ namespace BmadGuard.Bench
             foreach (var p in processes)
             {
                 var stderrTask = p.StandardError.ReadToEndAsync();
-                string stdout = p.StandardOutput.ReadToEnd();
+                var stdoutTask = p.StandardOutput.ReadToEndAsync();
+                var limit = startAt + _config.ConcurrentDuration + TimeSpan.FromSeconds(60) - DateTime.UtcNow;
+                if (!p.WaitForExit((int)Math.Max(1000, limit.TotalMilliseconds)))
+                {
+                    foreach (var q in processes)
+                    {
+                        try
+                        {
+                            q.Kill(); // only the workers this bench started
+                        }
+                        catch (InvalidOperationException)
+                        {
+                        }
+                    }
+
+                    throw new TimeoutException($"worker {p.Id} did not finish within a minute after its window");
+                }
+
                 p.WaitForExit();
+                string stdout = stdoutTask.Result;
                 string stderr = stderrTask.Result;
                 if (p.ExitCode != 0)
                 {
