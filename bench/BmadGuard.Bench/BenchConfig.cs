@@ -40,6 +40,12 @@ namespace BmadGuard.Bench
 
         public int SmallStoreEvents => 1_000;
 
+        /// <summary>
+        /// Scenario 3: interleaved window pairs. A window is only ~10k events (tens of ms when the disk is quick),
+        /// so many pairs are needed for a stable median; each adds a window's events to the big store.
+        /// </summary>
+        public int CostReps => Quick ? 5 : 21;
+
         /// <summary>Scenario 3: the measured window is this many Publish calls of <see cref="WindowBatch"/> events.</summary>
         public int WindowCalls => 10;
 

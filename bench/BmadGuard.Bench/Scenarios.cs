@@ -99,12 +99,15 @@ namespace BmadGuard.Bench
                 // Warm the window path on both sides before measuring.
                 Window(big, window, 2);
                 _log($"3: measuring windows of {_config.WindowCalls} x {_config.WindowBatch} events at {SizeLabel(_config.SmallStoreEvents)} and {SizeLabel(large)}");
-                var pairs = Harness.Interleave(_config.Reps, () => SmallWindow(window), () => Window(big, window, _config.WindowCalls));
+                long before = count + (2L * _config.WindowBatch);
+                var pairs = Harness.Interleave(_config.CostReps, () => SmallWindow(window), () => Window(big, window, _config.WindowCalls));
+                long after = before + ((long)_config.CostReps * _config.WindowCalls * _config.WindowBatch);
                 var small = pairs.Baseline.Select(s => s.MicrosPerEvent).ToArray();
                 var bigCost = pairs.Candidate.Select(s => s.MicrosPerEvent).ToArray();
                 yield return Report.Ratio("3", $"per-event cost at {SizeLabel(large)} events vs at 1k", "us/event", "at 1k events", bigCost, small, pairs.CostRatios,
                     "ratio <= 1.2", r => r <= 1.2,
-                    $"window = {_config.WindowCalls} Publish calls of {_config.WindowBatch:N0} events (one fsync each)"
+                    $"window = {_config.WindowCalls} Publish calls of {_config.WindowBatch:N0} events (one fsync each), {_config.CostReps} pairs; "
+                    + $"the big store holds {before:N0} events at the first window, {after:N0} after the last; CPU per event is the size-independent part"
                     + (_config.Quick ? $"; --quick: {SizeLabel(large)} instead of 1M events" : "")).WithCost(pairs);
 
                 yield return new Row
