@@ -273,7 +273,7 @@ namespace BmadGuard.Bench
                 Baseline = "raw loop (before+after)/2",
                 BaselineValue = (rawBefore + rawAfter) / 2,
                 Ratio = single.Rate / ((rawBefore + rawAfter) / 2),
-                Note = "separates the cost of a separate process from the cost of lock contention; informational",
+                Note = "separates the cost of a separate process from the cost of lock contention; informational; " + single.Describe(),
                 Samples = new[] { single.Rate },
             };
             DeleteQuietly(storePath);
