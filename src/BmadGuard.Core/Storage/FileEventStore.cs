@@ -1,4 +1,5 @@
 using System;
+using System.Buffers;
 using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
@@ -641,8 +642,8 @@ namespace BmadGuard.Core.Storage
                 using (var held = AcquireLock(cancellationToken))
                 {
                     var active = SyncActiveSegment(held);
-                    var buffer = new MemoryStream(prepared.Count * 256);
-                    var pending = new List<EventRecord>();
+                    var buffer = RentBatchBuffer(prepared, out byte[] rented);
+                    var pending = new List<EventRecord>(prepared.Count);
                     DateTimeOffset now = DateTimeOffset.UtcNow;
                     // Timestamps never go backwards along the log, even if the clock does.
                     DateTimeOffset timestamp = active.LastTimestamp.HasValue && active.LastTimestamp.Value > now ? active.LastTimestamp.Value : now;
@@ -703,10 +704,40 @@ namespace BmadGuard.Core.Storage
 
                     WriteDurably(active, buffer, timestamp);
                     Acknowledge(pending, results, acknowledged);
+                    ArrayPool<byte>.Shared.Return(rented); // not reached on an exception: the array is then just left to the GC
                 }
             }
 
             return results;
+        }
+
+        private const int MaxTimestampLength = 48; // "o" is 33 (2026-11-22T02:17:49.1234567+00:00); slack costs nothing
+        private const int MaxSeqDigits = 20; // long.MinValue as text (seqs are positive: 19 at most)
+        private static readonly byte[] SeqPrefix = Encoding.ASCII.GetBytes("{\"seq\":");
+        private static readonly byte[] IdPrefix = Encoding.ASCII.GetBytes(",\"id\":\"");
+        private static readonly byte[] TimestampPrefix = Encoding.ASCII.GetBytes("\",\"timestamp\":\"");
+
+        private static int MaxPrefixLength(string id) => SeqPrefix.Length + MaxSeqDigits + IdPrefix.Length + id.Length + TimestampPrefix.Length + MaxTimestampLength + 1;
+
+        /// <summary>
+        /// The buffer a batch is assembled in, big enough for every record (an upper bound: longest prefix + tail +
+        /// trailer + newline), on an array from the shared pool. Before, a MemoryStream sized at 256 bytes an event
+        /// doubled once per call for ~300-byte records (copying the whole batch), and every call left megabytes of
+        /// arrays on the large object heap, which made nearly every GC a full one. The stream cannot grow, and never
+        /// needs to; records keep their own copies (eventBytes), so nothing refers to the array once it is returned.
+        /// </summary>
+        private static MemoryStream RentBatchBuffer(List<PreparedEvent> prepared, out byte[] rented)
+        {
+            long capacity = 0;
+            foreach (var p in prepared)
+            {
+                capacity += MaxPrefixLength(p.Id) + p.Tail.Length + RecordCodec.TrailerLength + 1;
+            }
+
+            rented = ArrayPool<byte>.Shared.Rent((int)Math.Min(capacity, int.MaxValue));
+            var buffer = new MemoryStream(rented, 0, rented.Length, writable: true, publiclyVisible: true);
+            buffer.SetLength(0);
+            return buffer;
         }
 
         private static void Acknowledge(List<EventRecord> pending, List<EventRecord> results, Action<EventRecord>? acknowledged)
@@ -723,10 +754,60 @@ namespace BmadGuard.Core.Storage
         internal static int WritePrefix(MemoryStream buffer, long seq, string id, string timestamp)
         {
             // {"seq":N,"id":"…","timestamp":"…"   (id and timestamp are ASCII with nothing to escape)
-            string prefix = "{\"seq\":" + seq.ToString(CultureInfo.InvariantCulture) + ",\"id\":\"" + id + "\",\"timestamp\":\"" + timestamp + "\"";
-            byte[] bytes = Encoding.ASCII.GetBytes(prefix);
-            buffer.Write(bytes, 0, bytes.Length);
-            return bytes.Length;
+            // Written straight into the buffer, byte for byte what Encoding.ASCII gives for the concatenated
+            // text, without a string and a byte[] per record.
+            int start = (int)buffer.Length;
+            buffer.SetLength(start + SeqPrefix.Length + MaxSeqDigits + IdPrefix.Length + id.Length + TimestampPrefix.Length + timestamp.Length + 1);
+            byte[] b = buffer.GetBuffer();
+            int at = start;
+            Buffer.BlockCopy(SeqPrefix, 0, b, at, SeqPrefix.Length);
+            at += SeqPrefix.Length;
+            at += WriteDigits(b, at, seq);
+            Buffer.BlockCopy(IdPrefix, 0, b, at, IdPrefix.Length);
+            at += IdPrefix.Length;
+            at = WriteAscii(b, at, id);
+            Buffer.BlockCopy(TimestampPrefix, 0, b, at, TimestampPrefix.Length);
+            at += TimestampPrefix.Length;
+            at = WriteAscii(b, at, timestamp);
+            b[at++] = (byte)'"';
+            buffer.SetLength(at);
+            buffer.Position = at;
+            return at - start;
+        }
+
+        private static int WriteAscii(byte[] b, int at, string text)
+        {
+            foreach (char c in text)
+            {
+                b[at++] = c < 0x80 ? (byte)c : (byte)'?'; // Encoding.ASCII's replacement (ids are validated ASCII anyway)
+            }
+
+            return at;
+        }
+
+        /// <summary>The decimal digits of <paramref name="value"/>, as ToString(InvariantCulture) writes them.</summary>
+        private static int WriteDigits(byte[] b, int at, long value)
+        {
+            if (value < 0)
+            {
+                byte[] text = Encoding.ASCII.GetBytes(value.ToString(CultureInfo.InvariantCulture));
+                Buffer.BlockCopy(text, 0, b, at, text.Length);
+                return text.Length;
+            }
+
+            int digits = 1;
+            for (long v = value / 10; v > 0; v /= 10)
+            {
+                digits++;
+            }
+
+            for (int i = digits - 1; i >= 0; i--)
+            {
+                b[at + i] = (byte)('0' + (value % 10));
+                value /= 10;
+            }
+
+            return digits;
         }
 
         /// <summary>
@@ -768,14 +849,14 @@ namespace BmadGuard.Core.Storage
 
         private static int CountLines(MemoryStream buffer)
         {
+            // IndexOf is vectorized; a byte-by-byte loop over a 3 MB batch was ~4% of a batch publish.
             int count = 0;
-            byte[] b = buffer.GetBuffer();
-            for (int i = 0; i < buffer.Length; i++)
+            var rest = new ReadOnlySpan<byte>(buffer.GetBuffer(), 0, (int)buffer.Length);
+            int i;
+            while ((i = rest.IndexOf((byte)'\n')) >= 0)
             {
-                if (b[i] == (byte)'\n')
-                {
-                    count++;
-                }
+                count++;
+                rest = rest.Slice(i + 1);
             }
 
             return count;
