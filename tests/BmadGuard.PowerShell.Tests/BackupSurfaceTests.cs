@@ -88,7 +88,7 @@ namespace BmadGuard.Tests.PowerShell
         public void The_monitor_hooks_take_verified_backups_and_find_the_newest()
         {
             Publish(4);
-            var hooks = StoreBackupHooks.Instance;
+            var hooks = new BmadGuard.Core.Integration.StoreBackupTaker();
             Assert.Null(hooks.NewestVerified(_dir));
             var taken = hooks.TakeBackup(_dir, "scheduled", CancellationToken.None);
             Assert.True(taken.Available && taken.Success, taken.Message);
@@ -99,10 +99,10 @@ namespace BmadGuard.Tests.PowerShell
         public void With_the_backup_hooks_the_health_report_sees_a_fresh_backup()
         {
             Publish(2);
-            var before = new BmadHealthReport(HealthChecker.Run(_dir, null, null, StoreBackupHooks.Instance, probe: false));
+            var before = new BmadHealthReport(HealthChecker.Run(_dir, null, null, null, probe: false));
             Assert.NotEqual("Healthy", before.Checks.Single(c => c.Name == "backup").Status);
             StoreBackup.Create(_dir);
-            var after = new BmadHealthReport(HealthChecker.Run(_dir, null, null, StoreBackupHooks.Instance, probe: false));
+            var after = new BmadHealthReport(HealthChecker.Run(_dir, null, null, null, probe: false));
             Assert.Equal("Healthy", after.Checks.Single(c => c.Name == "backup").Status);
             Assert.Equal((int)Enum.Parse(typeof(HealthStatus), after.Status), after.ExitCode);
         }
@@ -113,7 +113,7 @@ namespace BmadGuard.Tests.PowerShell
             Publish(3);
             StoreBackup.Create(_dir);
             Publish(2);
-            var healed = StoreBackupHooks.Instance.RestoreLatest(_dir, CancellationToken.None);
+            var healed = new BmadGuard.Core.Integration.BackupHealer(putBackNewerEvents: false).RestoreLatest(_dir, CancellationToken.None);
             Assert.Equal(HealOutcome.Healed, healed.Outcome);
             using var store = FileEventStore.Open(_dir);
             Assert.Equal(3, store.GetStatistics(CancellationToken.None).TotalEvents);
@@ -123,7 +123,7 @@ namespace BmadGuard.Tests.PowerShell
         public void Restore_latest_without_any_backup_is_not_available_and_changes_nothing()
         {
             Publish(2);
-            var healed = StoreBackupHooks.Instance.RestoreLatest(_dir, CancellationToken.None);
+            var healed = new BmadGuard.Core.Integration.BackupHealer().RestoreLatest(_dir, CancellationToken.None);
             Assert.NotEqual(HealOutcome.Healed, healed.Outcome);
             using var store = FileEventStore.Open(_dir);
             Assert.Equal(2, store.GetStatistics(CancellationToken.None).TotalEvents);

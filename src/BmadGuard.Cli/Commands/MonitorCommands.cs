@@ -118,7 +118,7 @@ namespace BmadGuard.Cli
                 if (parse.GetValue(once))
                 {
                     using var signals = CliSupport.CancelOnSignal();
-                    using var monitor = new StoreMonitor(config, BmadGuard.Core.Backup.StoreBackupHooks.CreateMonitorHooks(), observer);
+                    using var monitor = new StoreMonitor(config, null, observer);
                     var summary = monitor.RunOnce(signals.Token);
                     return summary.Healthy ? ExitCodes.Success : ExitCodes.StoreProblem;
                 }
@@ -137,7 +137,7 @@ namespace BmadGuard.Cli
         /// </summary>
         private static int RunHosted(MonitorConfig config, JsonLineObserver observer)
         {
-            using var monitor = new StoreMonitor(config, BmadGuard.Core.Backup.StoreBackupHooks.CreateMonitorHooks(), observer);
+            using var monitor = new StoreMonitor(config, null, observer);
             monitor.Start(); // claims the stores now: a second monitor fails here with a clear message, before any hosting
             var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Args = Array.Empty<string>() });
             builder.Services.Configure<ConsoleLifetimeOptions>(x => x.SuppressStatusMessages = true);
@@ -282,7 +282,7 @@ namespace BmadGuard.Cli
                     FileEventStore.Open(dir).Dispose();
                 }
 
-                var report = HealthChecker.Run(dir, cfg.Health, null, BmadGuard.Core.Backup.StoreBackupHooks.Instance);
+                var report = HealthChecker.Run(dir, cfg.Health, null, null);
                 WriteJsonLine(report.WriteJson, indented: true);
                 return (int)report.Status;
             }));

@@ -89,7 +89,7 @@ namespace BmadGuard.Commands
             }
 
             using var queue = new MonitorEventQueue();
-            using var monitor = new StoreMonitor(config, StoreBackupHooks.CreateMonitorHooks(), queue);
+            using var monitor = new StoreMonitor(config, null, queue);
             MonitorPassSummary? summary = null;
             Task work;
             try

@@ -8,7 +8,7 @@ namespace BmadGuard.Tests.MonitorBackups
 {
     /// <summary>
     /// `bmadguard monitor` and `bmadguard health` (what Register-BmadMonitorTask installs and Invoke-BmadHealthCheck
-    /// reports) use the backup feature through StoreBackupHooks: a fresh verified backup makes health's backup check
+    /// reports) use the backup feature through the default monitor hooks (Core/Integration): a fresh verified backup makes health's backup check
     /// healthy, and --on-damage restore brings a store with damage inside its log back to its latest backup.
     /// </summary>
     public class CliMonitorBackupTests
