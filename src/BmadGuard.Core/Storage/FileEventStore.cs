@@ -869,7 +869,7 @@ namespace BmadGuard.Core.Storage
                         || ex.Message.IndexOf("disk full", StringComparison.OrdinalIgnoreCase) >= 0
                         || ex.Message.IndexOf("not enough space", StringComparison.OrdinalIgnoreCase) >= 0;
             return full
-                ? new BmadGuardException(ErrorCodes.StoreFull, FailureKind.StoreProblem, $"{what}: the disk is full. Nothing was written; free some space and publish again.", path, inner: ex)
+                ? new BmadGuardException(ErrorCodes.StoreFull, FailureKind.StoreProblem, $"{what}: the disk is full. No event that was not acknowledged was written (the segment was cut back); free some space and publish again.", path, inner: ex)
                 : new BmadGuardException(ErrorCodes.StoreIOError, FailureKind.StoreProblem, $"{what}: {ex.Message}", path, inner: ex);
         }
 
