@@ -14,6 +14,12 @@ namespace BmadGuard.Core.Storage
     /// lock as Python's <c>fcntl.flock(f, fcntl.LOCK_EX)</c>, which the legacy agents take on
     /// <c>&lt;file&gt;.lock</c>. The file holds only the writer epoch (see <see cref="ReadEpoch"/>).
     /// </para>
+    /// <para>
+    /// On Linux and macOS (net8.0) a contended acquire polls for at most 50 ms; after that a helper thread
+    /// waits in a blocking flock(LOCK_EX), so the kernel hands the lock over the moment it is released
+    /// (polling alone let the releasing process keep winning it back: starvation for seconds under load). When the timeout runs out the waiter is
+    /// abandoned: if it ever gets the lock it closes its descriptor at once, which releases it.
+    /// </para>
     /// </summary>
     public sealed class StoreLock : IDisposable
     {
@@ -32,6 +38,18 @@ namespace BmadGuard.Core.Storage
         public static StoreLock Acquire(string lockPath, TimeSpan timeout, CancellationToken cancellationToken = default)
         {
             var clock = Stopwatch.StartNew();
+#if NET8_0_OR_GREATER
+            if (UnixFlock.Supported)
+            {
+                FileStream? held = UnixFlock.Acquire(lockPath, timeout, cancellationToken);
+                if (held != null)
+                {
+                    return new StoreLock(held, lockPath);
+                }
+
+                throw Timeout(lockPath, timeout);
+            }
+#endif
             int attempt = 0;
             while (true)
             {
@@ -43,9 +61,7 @@ namespace BmadGuard.Core.Storage
 
                 if (clock.Elapsed >= timeout)
                 {
-                    throw new BmadGuardException(ErrorCodes.LockTimeout, FailureKind.StoreProblem,
-                        $"Timed out after {timeout.TotalSeconds:0.###} s waiting for the writers' lock '{lockPath}'. " +
-                        "Another BmadGuard process or agent is holding it; retry, or raise the timeout.", lockPath);
+                    throw Timeout(lockPath, timeout);
                 }
 
                 cancellationToken.ThrowIfCancellationRequested();
@@ -61,6 +77,11 @@ namespace BmadGuard.Core.Storage
                 }
             }
         }
+
+        private static BmadGuardException Timeout(string lockPath, TimeSpan timeout)
+            => new BmadGuardException(ErrorCodes.LockTimeout, FailureKind.StoreProblem,
+                $"Timed out after {timeout.TotalSeconds:0.###} s waiting for the writers' lock '{lockPath}'. " +
+                "Another BmadGuard process or agent is holding it; retry, or raise the timeout.", lockPath);
 
         private static FileStream? TryOpen(string lockPath)
         {
@@ -125,6 +146,157 @@ namespace BmadGuard.Core.Storage
             s?.Dispose();
         }
     }
+
+#if NET8_0_OR_GREATER
+    /// <summary>flock(2) on a descriptor of our own (.NET's FileStream only ever tries LOCK_NB).</summary>
+    internal static class UnixFlock
+    {
+        private const int LockEx = 2;
+        private const int LockNb = 4;
+        private const int ORdWr = 2;
+        private const int EIntr = 4;
+
+        public static bool Supported { get; } = OperatingSystem.IsLinux() || OperatingSystem.IsMacOS();
+
+        /// <summary>How long a contended acquire polls before it waits in a blocking flock.</summary>
+        private static readonly TimeSpan PollPhase = TimeSpan.FromMilliseconds(50);
+
+        private static int OCloExec => OperatingSystem.IsMacOS() ? 0x1000000 : 0x80000;
+
+        [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "open", SetLastError = true)]
+        private static extern int Open(string path, int flags);
+
+        [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "flock", SetLastError = true)]
+        private static extern int Flock(int fd, int operation);
+
+        [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "close", SetLastError = true)]
+        private static extern int Close(int fd);
+
+        /// <summary>The held lock as a FileStream (for the epoch), or null when the timeout ran out.</summary>
+        public static FileStream? Acquire(string lockPath, TimeSpan timeout, CancellationToken cancellationToken)
+        {
+            var clock = Stopwatch.StartNew();
+            int fd = OpenLockFile(lockPath);
+            int attempt = 0;
+            // First poll for a short while, as every platform does (cheap, and the common case: holds last one
+            // fsync); only a waiter still waiting after that goes to a blocking flock, so no one starves.
+            while (clock.Elapsed < PollPhase && clock.Elapsed < timeout)
+            {
+                if (Flock(fd, LockEx | LockNb) == 0)
+                {
+                    return Wrap(fd);
+                }
+
+                int delay = Math.Min(4, 1 << Math.Min(attempt++, 2)) + ThreadSafeRandom.Next(0, 2);
+                if (cancellationToken.WaitHandle.WaitOne(delay))
+                {
+                    Close(fd);
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+            }
+
+            if (Flock(fd, LockEx | LockNb) == 0)
+            {
+                return Wrap(fd);
+            }
+
+            var remaining = timeout - clock.Elapsed;
+            if (remaining <= TimeSpan.Zero)
+            {
+                Close(fd);
+                return null;
+            }
+
+            var waiter = new Waiter(fd);
+            var thread = new Thread(waiter.Run) { IsBackground = true, Name = "BmadGuard lock waiter" };
+            thread.Start();
+            WaitHandle.WaitAny(new[] { waiter.Done, cancellationToken.WaitHandle }, remaining);
+            if (waiter.TryAbandon())
+            {
+                // The waiter now owns the descriptor and closes it if it ever gets the lock.
+                cancellationToken.ThrowIfCancellationRequested();
+                return null;
+            }
+
+            // The waiter finished (perhaps in the same instant as the timeout): the lock is ours, or flock failed.
+            waiter.Done.WaitOne();
+            if (waiter.Errno != 0)
+            {
+                Close(fd);
+                throw new IOException($"flock on '{lockPath}' failed (errno {waiter.Errno}).");
+            }
+
+            return Wrap(fd);
+        }
+
+        private static int OpenLockFile(string lockPath)
+        {
+            if (!File.Exists(lockPath))
+            {
+                try
+                {
+                    // Created owner-only; nobody can hold a lock on a file that did not exist a moment ago.
+                    new FileStream(lockPath, new FileStreamOptions
+                    {
+                        Mode = FileMode.CreateNew,
+                        Access = FileAccess.Write,
+                        Share = FileShare.ReadWrite,
+                        UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+                    }).Dispose();
+                }
+                catch (IOException) when (File.Exists(lockPath))
+                {
+                    // Another process created it first.
+                }
+            }
+
+            int fd = Open(lockPath, ORdWr | OCloExec);
+            if (fd < 0)
+            {
+                throw new IOException($"Cannot open the lock file '{lockPath}' (errno {System.Runtime.InteropServices.Marshal.GetLastWin32Error()}).");
+            }
+
+            return fd;
+        }
+
+        private static FileStream Wrap(int fd)
+            => new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle((IntPtr)fd, ownsHandle: true), FileAccess.ReadWrite, 1);
+
+        private sealed class Waiter
+        {
+            private const int Waiting = 0;
+            private const int Finished = 1;
+            private const int Abandoned = 2;
+            private readonly int _fd;
+            private int _state;
+
+            public Waiter(int fd) => _fd = fd;
+
+            public ManualResetEvent Done { get; } = new ManualResetEvent(false);
+
+            public int Errno { get; private set; }
+
+            public void Run()
+            {
+                int rc;
+                while ((rc = Flock(_fd, LockEx)) != 0 && System.Runtime.InteropServices.Marshal.GetLastWin32Error() == EIntr)
+                {
+                }
+
+                Errno = rc == 0 ? 0 : System.Runtime.InteropServices.Marshal.GetLastWin32Error();
+                if (Interlocked.CompareExchange(ref _state, Finished, Waiting) == Abandoned)
+                {
+                    Close(_fd); // nobody wants it any more: closing releases the lock at once
+                    return;
+                }
+
+                Done.Set();
+            }
+
+            public bool TryAbandon() => Interlocked.CompareExchange(ref _state, Abandoned, Waiting) == Waiting;
+        }
+    }
+#endif
 
     internal static class ThreadSafeRandom
     {
