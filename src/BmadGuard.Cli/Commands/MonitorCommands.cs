@@ -49,15 +49,7 @@ namespace BmadGuard.Cli
             {
                 string store = CliSupport.ResolveStore(parse.GetValue(Store));
                 var config = MonitorConfig.Load(store, parse.GetValue(Config));
-                if (parse.GetValue(Slack) is string s)
-                {
-                    config.Alerts.SlackWebhook = s;
-                }
-
-                if (parse.GetValue(Webhook) is string w)
-                {
-                    config.Alerts.Webhook = w;
-                }
+                config.OverrideChannels(parse.GetValue(Slack), parse.GetValue(Webhook));
 
                 return config;
             }

@@ -112,6 +112,23 @@ namespace BmadGuard.Core.Monitoring
         public string? LoadedFrom { get; private set; }
 
         /// <summary>Loads <paramref name="configPath"/>, or <c>&lt;store&gt;/bmadguard.monitor.json</c> when it exists, or defaults.</summary>
+        /// <summary>
+        /// Parameters given on the command line win over the configuration file: the Slack and generic webhook
+        /// URLs (secrets, never echoed) when they are given. Null leaves the file's value.
+        /// </summary>
+        public void OverrideChannels(string? slackWebhook, string? webhook)
+        {
+            if (slackWebhook != null)
+            {
+                Alerts.SlackWebhook = slackWebhook;
+            }
+
+            if (webhook != null)
+            {
+                Alerts.Webhook = webhook;
+            }
+        }
+
         public static MonitorConfig Load(string store, string? configPath)
         {
             var config = new MonitorConfig();

@@ -64,15 +64,7 @@ namespace BmadGuard.Commands
             {
                 string? configPath = ConfigPath == null ? null : BmadCmdletSupport.ResolveStorePath(this, ConfigPath, ErrorPrefix + "Config");
                 var config = MonitorConfig.Load(store, configPath);
-                if (SlackWebhook != null)
-                {
-                    config.Alerts.SlackWebhook = SlackWebhook;
-                }
-
-                if (Webhook != null)
-                {
-                    config.Alerts.Webhook = Webhook;
-                }
+                config.OverrideChannels(SlackWebhook, Webhook);
 
                 config.Validate();
                 if (!StorePaths.IsStore(store))

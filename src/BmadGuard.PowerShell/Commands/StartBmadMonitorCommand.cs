@@ -198,15 +198,7 @@ namespace BmadGuard.Commands
                 config.BackupInterval = BackupInterval;
             }
 
-            if (SlackWebhook != null)
-            {
-                config.Alerts.SlackWebhook = SlackWebhook;
-            }
-
-            if (Webhook != null)
-            {
-                config.Alerts.Webhook = Webhook;
-            }
+            config.OverrideChannels(SlackWebhook, Webhook);
 
             config.Validate();
             return config;

@@ -18,10 +18,10 @@ namespace BmadGuard.Tests.MonitorBackups
         {
             using var dir = new TempDir();
             string store = Kit.NewStore(dir, 3);
-            var backup = Kit.Run("backup", "--store", store);
+            var backup = Support.Cli.Run("backup", "--store", store);
             Assert.True(backup.ExitCode == 0, backup.StdErr);
 
-            var r = Kit.Run("health", "--store", store);
+            var r = Support.Cli.Run("health", "--store", store);
             using var doc = JsonDocument.Parse(r.StdOut);
             var check = doc.RootElement.GetProperty("checks").EnumerateArray().Single(c => c.GetProperty("name").GetString() == "backup");
             Assert.Equal("Healthy", check.GetProperty("status").GetString());
@@ -32,15 +32,15 @@ namespace BmadGuard.Tests.MonitorBackups
         {
             using var dir = new TempDir();
             string store = Kit.NewStore(dir, 6);
-            Assert.Equal(0, Kit.Run("backup", "--store", store).ExitCode);
+            Assert.Equal(0, Support.Cli.Run("backup", "--store", store).ExitCode);
             string segment = Kit.Segment(store);
             Kit.FlipByte(segment, Kit.LineStart(segment, 3) + 7); // inside the log: repair is not possible, restore is
 
-            var r = Kit.Run("monitor", "--store", store, "--once", "--on-damage", "restore");
+            var r = Support.Cli.Run("monitor", "--store", store, "--once", "--on-damage", "restore");
             Assert.True(r.ExitCode == 0, r.StdOut + r.StdErr);
             Assert.Contains("\"event\":\"Restored\"", r.StdOut.Replace(" ", string.Empty));
             Assert.Equal(6, Kit.Events(store).Count);
-            var stats = Kit.Run("stats", "--store", store); // reads every record and checks its checksum
+            var stats = Support.Cli.Run("stats", "--store", store); // reads every record and checks its checksum
             Assert.True(stats.ExitCode == 0, stats.StdErr);
         }
     }

@@ -56,7 +56,7 @@ namespace BmadGuard.Tests.Monitoring
                 ""smtp"": {{ ""host"": ""127.0.0.1"", ""port"": {smtp.Port}, ""from"": ""bmadguard@example.test"", ""to"": [""ops@example.test""], ""username"": ""alerts"", ""password"": ""{password}"" }},
                 ""retries"": 1, ""retryDelay"": ""50ms"", ""timeout"": ""5s"" }} }}");
 
-            var r = Kit.Run("alert", "--store", store, "--test");
+            var r = Support.Cli.Run("alert", "--store", store, "--test");
             Assert.True(r.ExitCode == 0, r.StdOut + r.StdErr);
             using var doc = JsonDocument.Parse(r.StdOut);
             var channels = doc.RootElement.GetProperty("channels").EnumerateArray().ToList();
@@ -201,7 +201,7 @@ namespace BmadGuard.Tests.Monitoring
             using var ok = new HttpSink();
             using var broken = new HttpSink { Status = 500 };
             string store = Kit.NewStore(dir, 0);
-            var r = Kit.Run("alert", "--store", store, "--test", "--slack-webhook", ok.Url("/s/" + Secret), "--webhook", broken.Url("/w/" + Secret));
+            var r = Support.Cli.Run("alert", "--store", store, "--test", "--slack-webhook", ok.Url("/s/" + Secret), "--webhook", broken.Url("/w/" + Secret));
             Assert.Equal(1, r.ExitCode);
             using var doc = JsonDocument.Parse(r.StdOut);
             var channels = doc.RootElement.GetProperty("channels").EnumerateArray().ToDictionary(c => c.GetProperty("channel").GetString()!.Split(' ')[0], c => c.Clone());
@@ -211,7 +211,7 @@ namespace BmadGuard.Tests.Monitoring
             Assert.Contains("AlertDeliveryFailed", r.StdErr);
             Assert.DoesNotContain(Secret, r.StdOut + r.StdErr + Kit.AllText(store));
 
-            var none = Kit.Run("alert", "--store", store, "--test");
+            var none = Support.Cli.Run("alert", "--store", store, "--test");
             Assert.Equal(2, none.ExitCode);
             Assert.Contains("No alert channel is configured", none.StdErr);
         }

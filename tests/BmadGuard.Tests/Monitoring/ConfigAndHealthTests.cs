@@ -26,7 +26,7 @@ namespace BmadGuard.Tests.Monitoring
         {
             using var dir = new TempDir();
             string store = Kit.NewStore(dir, 0);
-            var r = Kit.Run("monitor", "--store", store, "--once", option, value);
+            var r = Support.Cli.Run("monitor", "--store", store, "--once", option, value);
             Assert.Equal(2, r.ExitCode);
             Assert.StartsWith("bmadguard: InvalidConfiguration: ", r.StdErr);
             Assert.Contains(expected, r.StdErr);
@@ -45,7 +45,7 @@ namespace BmadGuard.Tests.Monitoring
             using var dir = new TempDir();
             string store = Kit.NewStore(dir, 0);
             Kit.WriteConfig(store, json);
-            var r = Kit.Run("monitor", "--store", store, "--once");
+            var r = Support.Cli.Run("monitor", "--store", store, "--once");
             Assert.Equal(2, r.ExitCode);
             Assert.Contains(expected, r.StdErr);
         }
@@ -63,7 +63,7 @@ namespace BmadGuard.Tests.Monitoring
             Assert.Equal(DamagePolicy.Alert, c.OnDamage);
             Assert.Equal(legacy, c.Files.Single());
 
-            var r = Kit.Run("monitor", "--store", store, "--once", "--on-damage", "restore");
+            var r = Support.Cli.Run("monitor", "--store", store, "--once", "--on-damage", "restore");
             Assert.Equal(0, r.ExitCode);
             using var state = JsonDocument.Parse(File.ReadAllText(Path.Combine(store, "monitor.json")));
             Assert.Equal("restore", state.RootElement.GetProperty("onDamage").GetString());
@@ -78,7 +78,7 @@ namespace BmadGuard.Tests.Monitoring
             string store = Kit.NewStore(dir, 5);
 
             // No backups and no monitor: degraded (exit 1); the probe went through and is in the store.
-            var r = Kit.Run("health", "--store", store);
+            var r = Support.Cli.Run("health", "--store", store);
             Assert.True(r.ExitCode == 1, r.StdOut + r.StdErr);
             using (var doc = JsonDocument.Parse(r.StdOut))
             {
@@ -104,7 +104,7 @@ namespace BmadGuard.Tests.Monitoring
             // Damage inside the log: unhealthy (exit 2), with the place named.
             string segment = Kit.Segment(store);
             Kit.FlipByte(segment, Kit.LineStart(segment, 2) + 5);
-            var bad = Kit.Run("health", "--store", store);
+            var bad = Support.Cli.Run("health", "--store", store);
             Assert.Equal(2, bad.ExitCode);
             using (var doc = JsonDocument.Parse(bad.StdOut))
             {

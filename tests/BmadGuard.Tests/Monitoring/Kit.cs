@@ -12,14 +12,11 @@ namespace BmadGuard.Tests.Monitoring
 {
     internal static class Kit
     {
-        /// <summary>Runs the real CLI with no stdin.</summary>
-        public static Support.Cli.Result Run(params string[] args) => Support.Cli.Run(args);
-
         /// <summary>A store with <paramref name="events"/> events of type test.n, data {"n":1..N}, made by the real CLI.</summary>
         public static string NewStore(TempDir dir, int events, string name = "store")
         {
             string store = dir.Combine(name);
-            var init = Kit.Run("init", "--store", store);
+            var init = Support.Cli.Run("init", "--store", store);
             Assert.True(init.ExitCode == 0, init.StdErr);
             if (events > 100)
             {
@@ -97,7 +94,7 @@ namespace BmadGuard.Tests.Monitoring
                 args.Add(type);
             }
 
-            var r = Kit.Run(args.ToArray());
+            var r = Support.Cli.Run(args.ToArray());
             Assert.True(r.ExitCode == 0, r.StdErr);
             return r.Lines.Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
         }

@@ -119,7 +119,7 @@ namespace BmadGuard.Tests.Monitoring
             // SIGTERM: a clean stop, the lock released, the state says so.
             m.Signal(15);
             Assert.Equal(0, m.WaitForExit(TimeSpan.FromSeconds(30)));
-            var status = Kit.Run("monitor", "--store", store, "--status");
+            var status = Support.Cli.Run("monitor", "--store", store, "--status");
             Assert.Equal(1, status.ExitCode);
             using var st = JsonDocument.Parse(status.StdOut);
             Assert.False(st.RootElement.GetProperty("alive").GetBoolean());
@@ -134,12 +134,12 @@ namespace BmadGuard.Tests.Monitoring
             using (var first = new MonitorProcess("--store", store, "--interval", "1s"))
             {
                 first.WaitReady(store);
-                var second = Kit.Run("monitor", "--store", store, "--interval", "1s");
+                var second = Support.Cli.Run("monitor", "--store", store, "--interval", "1s");
                 Assert.Equal(1, second.ExitCode);
                 Assert.Contains("MonitorAlreadyRunning", second.StdErr);
                 Assert.Contains($"pid {first.Pid}", second.StdErr);
 
-                var alive = Kit.Run("monitor", "--store", store, "--status");
+                var alive = Support.Cli.Run("monitor", "--store", store, "--status");
                 Assert.Equal(0, alive.ExitCode);
                 Assert.Contains($"\"pid\":{first.Pid}", alive.StdOut);
 
@@ -147,14 +147,14 @@ namespace BmadGuard.Tests.Monitoring
             }
 
             // The lock died with the process; the heartbeat file is still there but nobody holds the lock.
-            var dead = Kit.Run("monitor", "--store", store, "--status");
+            var dead = Support.Cli.Run("monitor", "--store", store, "--status");
             Assert.Equal(1, dead.ExitCode);
             Assert.Contains("\"lockHeld\":false", dead.StdOut);
 
             using var restarted = new MonitorProcess("--store", store, "--interval", "1s");
             restarted.WaitReady(store);
             Thread.Sleep(1500); // one heartbeat
-            var again = Kit.Run("monitor", "--store", store, "--status");
+            var again = Support.Cli.Run("monitor", "--store", store, "--status");
             Assert.Equal(0, again.ExitCode);
             Assert.Contains($"\"pid\":{restarted.Pid}", again.StdOut);
             Assert.DoesNotContain("MonitorAlreadyRunning", restarted.StdErr);
@@ -170,7 +170,7 @@ namespace BmadGuard.Tests.Monitoring
             Kit.FlipByte(segment, Kit.LineStart(segment, 3) + 12); // inside record 3, records 4..10 follow
             byte[] damaged = File.ReadAllBytes(segment);
 
-            var r = Kit.Run("monitor", "--store", store, "--once", "--on-damage", "repair", "--webhook", hook.Url("/hook/abc"));
+            var r = Support.Cli.Run("monitor", "--store", store, "--once", "--on-damage", "repair", "--webhook", hook.Url("/hook/abc"));
             Assert.Equal(1, r.ExitCode);
             var events = r.Lines.Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
             var found = events.Single(e => MonitorProcess.Kind(e) == "DamageDetected");
@@ -211,7 +211,7 @@ namespace BmadGuard.Tests.Monitoring
             // The monitor goes on checking after the failures, and says it is alive.
             var last = new[] { MonitorProcess.Time(failedWebhook.Value), MonitorProcess.Time(failedSlack!.Value) }.Max();
             Assert.NotNull(m.WaitFor(e => MonitorProcess.Kind(e) == "Checked" && MonitorProcess.Time(e) > last + TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30)));
-            Assert.Equal(0, Kit.Run("monitor", "--store", store, "--status").ExitCode);
+            Assert.Equal(0, Support.Cli.Run("monitor", "--store", store, "--status").ExitCode);
             Assert.Contains(Kit.Audit(store), a => Str(a, "action") == "alert.failed");
 
             m.Signal(15);

@@ -162,9 +162,9 @@ namespace BmadGuard.Tests.Monitoring
             try
             {
                 string store = Path.Combine(mount, "store");
-                Assert.Equal(0, Kit.Run("init", "--store", store).ExitCode);
+                Assert.Equal(0, Support.Cli.Run("init", "--store", store).ExitCode);
                 Kit.WriteConfig(store, "{ \"probeInterval\": \"0s\", \"outbox\": { \"reserveBytes\": 262144 } }");
-                Assert.Equal(0, Kit.Run("monitor", "--store", store, "--once").ExitCode); // creates the outbox and its reserve
+                Assert.Equal(0, Support.Cli.Run("monitor", "--store", store, "--once").ExitCode); // creates the outbox and its reserve
                 Assert.Equal(262144, new FileInfo(Path.Combine(store, "outbox", EventOutbox.ReserveFileName)).Length);
 
                 string filler = Path.Combine(mount, "filler");
@@ -177,7 +177,7 @@ namespace BmadGuard.Tests.Monitoring
                         while (spooled.Count < 8 && n < 100)
                 {
                     n++;
-                    var r = Kit.Run("publish", "--store", store, "--spool", "--type", "outbox.test", "--data", "{\"n\":" + n + "}");
+                    var r = Support.Cli.Run("publish", "--store", store, "--spool", "--type", "outbox.test", "--data", "{\"n\":" + n + "}");
                     Assert.True(r.ExitCode == 0, r.StdErr);
                     using var doc = JsonDocument.Parse(r.StdOut);
                     bool lastSpooled = doc.RootElement.TryGetProperty("spooled", out var sp) && sp.GetBoolean();
@@ -193,14 +193,14 @@ namespace BmadGuard.Tests.Monitoring
                 _out.WriteLine($"{n} published, {spooled.Count} of them spooled; {pending} pending when space was freed");
                 Assert.Equal(8, spooled.Count);
                 Assert.Equal(8, pending); // the store stayed full: nothing could be replayed yet
-                var health = Kit.Run("health", "--store", store);
+                var health = Support.Cli.Run("health", "--store", store);
                 Assert.Contains($"\"pending\": {pending}", health.StdOut);
 
                 foreach (var f in Directory.GetFiles(mount, "filler*"))
                 {
                     File.Delete(f);
                 }
-                var once = Kit.Run("monitor", "--store", store, "--once");
+                var once = Support.Cli.Run("monitor", "--store", store, "--once");
                 Assert.True(once.ExitCode == 0, once.StdErr);
                 Assert.Contains("\"event\":\"OutboxReplayed\"", once.StdOut);
                 Assert.Equal(Enumerable.Range(1, n), Ns(store));
@@ -211,7 +211,7 @@ namespace BmadGuard.Tests.Monitoring
                 }
 
                 // A second pass replays nothing more.
-                Assert.Equal(0, Kit.Run("monitor", "--store", store, "--once").ExitCode);
+                Assert.Equal(0, Support.Cli.Run("monitor", "--store", store, "--once").ExitCode);
                 Assert.Equal(Enumerable.Range(1, n), Ns(store));
             }
             finally

@@ -24,7 +24,7 @@ namespace BmadGuard.Tests.Store
             StoreInspector.Init(Path);
             for (int i = 0; i < 3; i++)
             {
-                var r = Bmad.Run("publish", "--store", Path, "--type", "good.event", "--data", $"{{\"marker\":\"good{i}\"}}");
+                var r = Support.Cli.Run("publish", "--store", Path, "--type", "good.event", "--data", $"{{\"marker\":\"good{i}\"}}");
                 Assert.Equal(0, r.ExitCode);
             }
 
@@ -103,7 +103,7 @@ namespace BmadGuard.Tests.Store
         public void Bad_input_is_exit_2_with_its_code_and_writes_nothing(string code, string[] args)
         {
             var before = StoreInspector.SnapshotSegments(_store.Path);
-            var r = Bmad.Run(new[] { "publish", "--store", _store.Path }.Concat(args).ToArray());
+            var r = Support.Cli.Run(new[] { "publish", "--store", _store.Path }.Concat(args).ToArray());
             AssertRejected(r, code);
             StoreInspector.AssertUnchanged(before, _store.Path);
         }
@@ -119,7 +119,7 @@ namespace BmadGuard.Tests.Store
         [Fact]
         public void Nesting_exactly_at_the_limit_is_accepted()
         {
-            var r = Bmad.Run("publish", "--store", _store.Path, "--type", "depth.ok", "--data", Nested(64));
+            var r = Support.Cli.Run("publish", "--store", _store.Path, "--type", "depth.ok", "--data", Nested(64));
             Assert.True(r.ExitCode == 0, r.StdErr);
         }
 
@@ -130,15 +130,15 @@ namespace BmadGuard.Tests.Store
             StoreInspector.Init(store, "--max-depth", "1000");
             string file = _store.Scratch("deep.json");
             File.WriteAllText(file, Nested(1000));
-            var r = Bmad.Run("publish", "--store", store, "--type", "deep.event", "--data-file", file);
+            var r = Support.Cli.Run("publish", "--store", store, "--type", "deep.event", "--data-file", file);
             Assert.True(r.ExitCode == 0, r.StdErr);
 
             // The same event through --stdin (the line wraps data in one more level).
-            var viaStdin = Bmad.RunWithStdin("{\"type\":\"deep.event\",\"data\":" + Nested(1000) + "}\n", "publish", "--store", store, "--stdin");
+            var viaStdin = Support.Cli.RunWithStdin("{\"type\":\"deep.event\",\"data\":" + Nested(1000) + "}\n", "publish", "--store", store, "--stdin");
             Assert.True(viaStdin.ExitCode == 0, viaStdin.StdErr);
 
             // Reopening must not mistake the (last, complete, acknowledged) record for a torn tail.
-            var get = Bmad.Run("get", "--store", store);
+            var get = Support.Cli.Run("get", "--store", store);
             Assert.Equal("", get.StdErr);
             Assert.Equal(r.Lines.Concat(viaStdin.Lines), get.Lines);
             Assert.Equal(2, StoreInspector.AssertClean(store).Count);
@@ -151,14 +151,14 @@ namespace BmadGuard.Tests.Store
             string file = _store.Scratch("bad-utf8.json");
             File.WriteAllBytes(file, new byte[] { (byte)'{', (byte)'"', (byte)'k', (byte)'"', (byte)':', (byte)'"', 0xFF, 0xFE, (byte)'"', (byte)'}' });
             var before = StoreInspector.SnapshotSegments(_store.Path);
-            AssertRejected(Bmad.Run("publish", "--store", _store.Path, "--type", "a.b", "--data-file", file), "InvalidUtf8");
+            AssertRejected(Support.Cli.Run("publish", "--store", _store.Path, "--type", "a.b", "--data-file", file), "InvalidUtf8");
             StoreInspector.AssertUnchanged(before, _store.Path);
 
             // An overlong encoding and a lone surrogate half are invalid too.
             File.WriteAllBytes(file, Encoding.ASCII.GetBytes("{\"k\":\"").Concat(new byte[] { 0xC0, 0xAF }).Concat(Encoding.ASCII.GetBytes("\"}")).ToArray());
-            AssertRejected(Bmad.Run("publish", "--store", _store.Path, "--type", "a.b", "--data-file", file), "InvalidUtf8");
+            AssertRejected(Support.Cli.Run("publish", "--store", _store.Path, "--type", "a.b", "--data-file", file), "InvalidUtf8");
             File.WriteAllBytes(file, Encoding.ASCII.GetBytes("{\"k\":\"").Concat(new byte[] { 0xED, 0xA0, 0x80 }).Concat(Encoding.ASCII.GetBytes("\"}")).ToArray());
-            AssertRejected(Bmad.Run("publish", "--store", _store.Path, "--type", "a.b", "--data-file", file), "InvalidUtf8");
+            AssertRejected(Support.Cli.Run("publish", "--store", _store.Path, "--type", "a.b", "--data-file", file), "InvalidUtf8");
             StoreInspector.AssertUnchanged(before, _store.Path);
         }
 
@@ -168,12 +168,12 @@ namespace BmadGuard.Tests.Store
             string file = _store.Scratch("big.json");
             File.WriteAllText(file, "{\"big\":\"" + new string('b', 1024 * 1024) + "\"}");
             var before = StoreInspector.SnapshotSegments(_store.Path);
-            AssertRejected(Bmad.Run("publish", "--store", _store.Path, "--type", "a.b", "--data-file", file), "EventTooLarge");
+            AssertRejected(Support.Cli.Run("publish", "--store", _store.Path, "--type", "a.b", "--data-file", file), "EventTooLarge");
             StoreInspector.AssertUnchanged(before, _store.Path);
 
             // Just under the limit is fine (the limit is on the whole stored record).
             File.WriteAllText(file, "{\"big\":\"" + new string('b', 1024 * 1024 - 1024) + "\"}");
-            var ok = Bmad.Run("publish", "--store", _store.Path, "--type", "a.b", "--data-file", file);
+            var ok = Support.Cli.Run("publish", "--store", _store.Path, "--type", "a.b", "--data-file", file);
             Assert.True(ok.ExitCode == 0, ok.StdErr);
         }
 
@@ -181,15 +181,15 @@ namespace BmadGuard.Tests.Store
         public void A_store_made_with_max_event_bytes_and_max_depth_enforces_them()
         {
             var before = StoreInspector.SnapshotSegments(_store.Small);
-            AssertRejected(Bmad.Run("publish", "--store", _store.Small, "--type", "a.b", "--data", "{\"s\":\"" + new string('s', 2100) + "\"}"), "EventTooLarge");
-            AssertRejected(Bmad.Run("publish", "--store", _store.Small, "--type", "a.b", "--data", Nested(4)), "DataTooDeep");
+            AssertRejected(Support.Cli.Run("publish", "--store", _store.Small, "--type", "a.b", "--data", "{\"s\":\"" + new string('s', 2100) + "\"}"), "EventTooLarge");
+            AssertRejected(Support.Cli.Run("publish", "--store", _store.Small, "--type", "a.b", "--data", Nested(4)), "DataTooDeep");
             StoreInspector.AssertUnchanged(before, _store.Small);
-            var ok = Bmad.Run("publish", "--store", _store.Small, "--type", "a.b", "--data", Nested(3));
+            var ok = Support.Cli.Run("publish", "--store", _store.Small, "--type", "a.b", "--data", Nested(3));
             Assert.True(ok.ExitCode == 0, ok.StdErr);
 
             // The same limits apply to --stdin lines.
             before = StoreInspector.SnapshotSegments(_store.Small);
-            var r = Bmad.RunWithStdin("{\"type\":\"a.b\",\"data\":{\"s\":\"" + new string('s', 2100) + "\"}}\n", "publish", "--store", _store.Small, "--stdin");
+            var r = Support.Cli.RunWithStdin("{\"type\":\"a.b\",\"data\":{\"s\":\"" + new string('s', 2100) + "\"}}\n", "publish", "--store", _store.Small, "--stdin");
             Assert.Equal(2, r.ExitCode);
             Assert.StartsWith("bmadguard: line 1: EventTooLarge: ", r.StdErr);
             StoreInspector.AssertUnchanged(before, _store.Small);
@@ -242,7 +242,7 @@ namespace BmadGuard.Tests.Store
                          new[] { "stats", "--store", missing },
                      })
             {
-                var r = Bmad.Run(args);
+                var r = Support.Cli.Run(args);
                 Assert.Equal(1, r.ExitCode);
                 Assert.StartsWith("bmadguard: StoreNotFound: ", r.StdErr);
                 Assert.False(Directory.Exists(missing), args[0] + " created the store directory");
@@ -266,34 +266,34 @@ namespace BmadGuard.Tests.Store
                     System.Threading.Thread.Sleep(10);
                 }
 
-                var r = Bmad.Run("publish", "--store", _store.Path, "--type", "a.b", "--data", "{\"marker\":\"blocked\"}", "--lock-timeout", "0.5");
+                var r = Support.Cli.Run("publish", "--store", _store.Path, "--type", "a.b", "--data", "{\"marker\":\"blocked\"}", "--lock-timeout", "0.5");
                 Assert.Equal(1, r.ExitCode);
                 Assert.StartsWith("bmadguard: LockTimeout: ", r.StdErr);
                 Assert.Contains("writer.lock", r.StdErr);
                 Assert.Empty(r.Lines);
-                var batch = Bmad.RunWithStdin("{\"type\":\"a.b\",\"data\":{\"marker\":\"blocked2\"}}\n", "publish", "--store", _store.Path, "--stdin", "--lock-timeout", "0.5");
+                var batch = Support.Cli.RunWithStdin("{\"type\":\"a.b\",\"data\":{\"marker\":\"blocked2\"}}\n", "publish", "--store", _store.Path, "--stdin", "--lock-timeout", "0.5");
                 Assert.Equal(1, batch.ExitCode);
                 Assert.Contains("LockTimeout", batch.StdErr);
                 StoreInspector.AssertUnchanged(before, _store.Path);
 
                 // Reading needs no lock.
-                Assert.Equal(0, Bmad.Run("get", "--store", _store.Path, "--last", "1").ExitCode);
+                Assert.Equal(0, Support.Cli.Run("get", "--store", _store.Path, "--last", "1").ExitCode);
 
                 holder.Kill(); // the OS frees the lock when its holder dies
                 holder.Wait();
             }
 
-            var after = Bmad.Run("publish", "--store", _store.Path, "--type", "a.b", "--data", "{\"marker\":\"unblocked\"}", "--lock-timeout", "10");
+            var after = Support.Cli.Run("publish", "--store", _store.Path, "--type", "a.b", "--data", "{\"marker\":\"unblocked\"}", "--lock-timeout", "10");
             Assert.True(after.ExitCode == 0, after.StdErr);
         }
 
         [Fact]
         public void Bad_lock_timeout_and_bad_get_arguments_are_exit_2()
         {
-            AssertRejected(Bmad.Run("publish", "--store", _store.Path, "--type", "a.b", "--data", "{}", "--lock-timeout", "-1"), "InvalidArgument");
-            AssertRejected(Bmad.Run("get", "--store", _store.Path, "--since", "yesterday"), "InvalidArgument");
-            AssertRejected(Bmad.Run("get", "--store", _store.Path, "--consumer", "../escape"), "InvalidConsumerName");
-            AssertRejected(Bmad.Run("get", "--store", _store.Path, "--last", "-1"), "InvalidArgument");
+            AssertRejected(Support.Cli.Run("publish", "--store", _store.Path, "--type", "a.b", "--data", "{}", "--lock-timeout", "-1"), "InvalidArgument");
+            AssertRejected(Support.Cli.Run("get", "--store", _store.Path, "--since", "yesterday"), "InvalidArgument");
+            AssertRejected(Support.Cli.Run("get", "--store", _store.Path, "--consumer", "../escape"), "InvalidConsumerName");
+            AssertRejected(Support.Cli.Run("get", "--store", _store.Path, "--last", "-1"), "InvalidArgument");
         }
 
         // ------------------------------------------------------------ object graphs (the PowerShell path), in Core

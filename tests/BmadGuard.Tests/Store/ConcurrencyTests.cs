@@ -98,7 +98,7 @@ namespace BmadGuard.Tests.Store
                     var acks = new List<Ack>();
                     for (int i = 0; i < Singles; i++)
                     {
-                        var r = Bmad.Run("publish", "--store", store, "--type", "test.single", "--source", writer,
+                        var r = Support.Cli.Run("publish", "--store", store, "--type", "test.single", "--source", writer,
                             "--correlation-id", "c-" + i, "--data", $"{{\"marker\":\"{writer}-{i:D4}\"}}", "--lock-timeout", "60");
                         Assert.True(r.ExitCode == 0, $"{writer} exited {r.ExitCode}: {r.StdErr}");
                         Assert.Single(r.Lines);
@@ -138,7 +138,7 @@ namespace BmadGuard.Tests.Store
             }
 
             // bmadguard get prints the same lines, each one a JSON object, in seq order, timestamps non-decreasing.
-            var get = Bmad.Run("get", "--store", store);
+            var get = Support.Cli.Run("get", "--store", store);
             Assert.Equal(0, get.ExitCode);
             Assert.Equal("", get.StdErr);
             Assert.Equal(records.Select(r => r.EventJson), get.Lines);

@@ -146,7 +146,7 @@ namespace BmadGuard.Tests.Store
                 }
 
                 // Opening the store (bmadguard get) repairs the tail and reports it; a full read succeeds.
-                var get = Bmad.Run("get", "--store", store);
+                var get = Support.Cli.Run("get", "--store", store);
                 Assert.True(get.ExitCode == 0, $"get exited {get.ExitCode}: {get.StdErr}");
                 if (tornBytes != null)
                 {
@@ -241,7 +241,7 @@ namespace BmadGuard.Tests.Store
             byte[] tail = makeTail(fullRecord);
             File.WriteAllBytes(segment, clean.Concat(tail).ToArray());
 
-            var get = Bmad.Run("get", "--store", store);
+            var get = Support.Cli.Run("get", "--store", store);
             Assert.True(get.ExitCode == 0, what + ": " + get.StdErr);
             Assert.Equal(5, get.Lines.Length);
             AssertTornTailQuarantined(get.StdErr, segment, clean.Length, tail, clean);
@@ -256,7 +256,7 @@ namespace BmadGuard.Tests.Store
             }
 
             // The store takes new events right after the cut.
-            var pub = Bmad.Run("publish", "--store", store, "--type", "torn.test", "--data", "{\"marker\":\"m5\"}");
+            var pub = Support.Cli.Run("publish", "--store", store, "--type", "torn.test", "--data", "{\"marker\":\"m5\"}");
             Assert.Equal(0, pub.ExitCode);
             Assert.Equal(6, StoreInspector.AssertClean(store).Count);
         }
@@ -267,7 +267,7 @@ namespace BmadGuard.Tests.Store
             using var dir = new TempDir();
             string store = dir.Combine("store");
             StoreInspector.Init(store);
-            Assert.Equal(0, Bmad.Run("publish", "--store", store, "--type", "torn.test", "--data", "{\"marker\":\"m0\"}").ExitCode);
+            Assert.Equal(0, Support.Cli.Run("publish", "--store", store, "--type", "torn.test", "--data", "{\"marker\":\"m0\"}").ExitCode);
             byte[] fragment = Encoding.UTF8.GetBytes("{\"seq\":2,\"id\":\"killed-mid-append");
 
             using var rogue = RogueWriter.Start(store, fragment, waitForGo: true);
@@ -310,7 +310,7 @@ namespace BmadGuard.Tests.Store
             bytes[secondRecord + 30] ^= 0x20; // flip a bit inside record 2 of 3
             File.WriteAllBytes(segment, bytes);
 
-            var get = Bmad.Run("get", "--store", store);
+            var get = Support.Cli.Run("get", "--store", store);
             Assert.Equal(1, get.ExitCode);
             Assert.StartsWith("bmadguard: StoreDamaged:", get.StdErr);
             Assert.Contains(segment, get.StdErr);

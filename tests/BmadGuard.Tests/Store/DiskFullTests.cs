@@ -116,7 +116,7 @@ namespace BmadGuard.Tests.Store
             do
             {
                 string batchInput = string.Concat(lines.Take(25).Select(l => l.Replace("\"b", $"\"a{attempts}-") + "\n"));
-                last = Bmad.RunWithStdin(batchInput, "publish", "--store", store, "--stdin");
+                last = Support.Cli.RunWithStdin(batchInput, "publish", "--store", store, "--stdin");
                 acked += last.Lines.Length;
                 attempts++;
             }
@@ -134,7 +134,7 @@ namespace BmadGuard.Tests.Store
             while (true)
             {
                 var segmentsBefore = StoreInspector.SnapshotSegments(store);
-                single = Bmad.Run("publish", "--store", store, "--type", "full.test", "--data", $"{{\"marker\":\"single{singles++}\",\"pad\":\"{new string('s', 3000)}\"}}");
+                single = Support.Cli.Run("publish", "--store", store, "--type", "full.test", "--data", $"{{\"marker\":\"single{singles++}\",\"pad\":\"{new string('s', 3000)}\"}}");
                 if (single.ExitCode != 0)
                 {
                     StoreInspector.AssertUnchanged(segmentsBefore, store);
@@ -152,17 +152,17 @@ namespace BmadGuard.Tests.Store
             // The store is valid: no torn tail, exactly the acknowledged events, and it opens without repairs.
             var records = StoreInspector.AssertClean(store);
             Assert.Equal(acked, records.Count);
-            var get = Bmad.Run("get", "--store", store);
+            var get = Support.Cli.Run("get", "--store", store);
             Assert.Equal(0, get.ExitCode);
             Assert.Equal("", get.StdErr);
             Assert.Equal(acked, get.Lines.Length);
 
             // Room again: publishing works.
             File.Delete(filler);
-            var again = Bmad.Run("publish", "--store", store, "--type", "full.test", "--data", "{\"marker\":\"after\"}");
+            var again = Support.Cli.Run("publish", "--store", store, "--type", "full.test", "--data", "{\"marker\":\"after\"}");
             Assert.True(again.ExitCode == 0, again.StdErr);
             string smallBatch = string.Concat(input.ToString().Replace("\"b", "\"z").Split('\n').Take(50).Select(l => l + "\n"));
-            var batch = Bmad.RunWithStdin(smallBatch, "publish", "--store", store, "--stdin");
+            var batch = Support.Cli.RunWithStdin(smallBatch, "publish", "--store", store, "--stdin");
             Assert.True(batch.ExitCode == 0, batch.StdErr);
             Assert.Equal(50, batch.Lines.Length);
             records = StoreInspector.AssertClean(store);

@@ -69,11 +69,11 @@ namespace BmadGuard.Tests.Store
                 input.Append($"{{\"type\":\"fmt.t{i % 3}\",\"source\":\"agent-{i % 2}\",\"correlationId\":{corr},\"data\":{{\"marker\":\"m{i}\",\"text\":\"{texts[i % texts.Length]}\",\"n\":[{i},{i}.5,-1e10,true,null],\"o\":{{\"k\":{{}}}}}}}}\n");
             }
 
-            Assert.Equal(0, Bmad.RunWithStdin(input.ToString(), "publish", "--store", store, "--stdin").ExitCode);
-            Assert.Equal(0, Bmad.Run("publish", "--store", store, "--type", "fmt.single", "--data", "{\"marker\":\"single\"}").ExitCode);
-            Assert.Equal(0, Bmad.Run("get", "--store", store, "--consumer", "c").ExitCode);
+            Assert.Equal(0, Support.Cli.RunWithStdin(input.ToString(), "publish", "--store", store, "--stdin").ExitCode);
+            Assert.Equal(0, Support.Cli.Run("publish", "--store", store, "--type", "fmt.single", "--data", "{\"marker\":\"single\"}").ExitCode);
+            Assert.Equal(0, Support.Cli.Run("get", "--store", store, "--consumer", "c").ExitCode);
 
-            var get = Bmad.Run("get", "--store", store);
+            var get = Support.Cli.Run("get", "--store", store);
             Assert.Equal(121, get.Lines.Length);
             var py = Python(store);
             Assert.True(py.ExitCode == 0, py.StdErr);
@@ -98,7 +98,7 @@ namespace BmadGuard.Tests.Store
                 Assert.Equal("{\"seq\":122,\"id\":\"half".Length, summary.RootElement.GetProperty("tornTailBytes").GetInt32());
             }
 
-            Assert.Equal(get.StdOut, Bmad.Run("get", "--store", store).StdOut);
+            Assert.Equal(get.StdOut, Support.Cli.Run("get", "--store", store).StdOut);
             using (var summary = JsonDocument.Parse(Python(store, "--check").StdOut))
             {
                 Assert.Equal(0, summary.RootElement.GetProperty("tornTailBytes").GetInt32());
@@ -113,7 +113,7 @@ namespace BmadGuard.Tests.Store
             var damagedPy = Python(store);
             Assert.Equal(1, damagedPy.ExitCode);
             Assert.StartsWith($"STORE DAMAGED: {first} at byte {second}: ", damagedPy.StdErr);
-            var damagedGet = Bmad.Run("get", "--store", store);
+            var damagedGet = Support.Cli.Run("get", "--store", store);
             Assert.Equal(1, damagedGet.ExitCode);
             Assert.Contains($"'{first}' at byte {second}", damagedGet.StdErr);
             Assert.Equal(damagedGet.StdOut, damagedPy.StdOut); // the same events before the damage

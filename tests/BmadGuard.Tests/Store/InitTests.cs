@@ -21,21 +21,21 @@ namespace BmadGuard.Tests.Store
         {
             using var dir = new TempDir();
             string store = dir.Combine("store");
-            Assert.True(Created(Bmad.Run("init", "--store", store)));
-            Assert.Equal(0, Bmad.Run("publish", "--store", store, "--type", "a.b", "--data", "{\"marker\":\"x\"}").ExitCode);
+            Assert.True(Created(Support.Cli.Run("init", "--store", store)));
+            Assert.Equal(0, Support.Cli.Run("publish", "--store", store, "--type", "a.b", "--data", "{\"marker\":\"x\"}").ExitCode);
             var before = StoreInspector.SnapshotSegments(store);
-            Assert.False(Created(Bmad.Run("init", "--store", store)));
+            Assert.False(Created(Support.Cli.Run("init", "--store", store)));
             StoreInspector.AssertUnchanged(before, store);
 
             string other = dir.Combine("other");
             Directory.CreateDirectory(other);
             File.WriteAllText(Path.Combine(other, "notes.txt"), "mine");
-            var refused = Bmad.Run("init", "--store", other);
+            var refused = Support.Cli.Run("init", "--store", other);
             Assert.Equal(2, refused.ExitCode);
             Assert.StartsWith("bmadguard: InvalidArgument: ", refused.StdErr);
             Assert.Equal(new[] { "notes.txt" }, Directory.GetFileSystemEntries(other).Select(Path.GetFileName));
 
-            var badSettings = Bmad.Run("init", "--store", dir.Combine("bad"), "--segment-max-bytes", "4096");
+            var badSettings = Support.Cli.Run("init", "--store", dir.Combine("bad"), "--segment-max-bytes", "4096");
             Assert.Equal(2, badSettings.ExitCode); // smaller than the 1 MiB default --max-event-bytes
             Assert.StartsWith("bmadguard: InvalidArgument: ", badSettings.StdErr);
             Assert.False(Directory.Exists(dir.Combine("bad")));
@@ -48,7 +48,7 @@ namespace BmadGuard.Tests.Store
             {
                 using var dir = new TempDir();
                 string store = dir.Combine("store");
-                var results = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() => Bmad.Run("init", "--store", store))));
+                var results = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() => Support.Cli.Run("init", "--store", store))));
                 Assert.All(results, r => Assert.True(r.ExitCode == 0, r.StdErr));
                 Assert.Equal(1, results.Count(Created));
                 Assert.Single(Directory.GetFiles(Path.Combine(store, "segments"), "segment-*.jsonl"));

@@ -24,7 +24,7 @@ namespace BmadGuard.Tests.Store
                 sb.Append($"{{\"type\":\"{(type ?? (_ => "t.x"))(i)}\",\"source\":\"{(source ?? (_ => "s1"))(i)}\",\"data\":{{\"marker\":\"{prefix}{i}\",\"pad\":\"{new string('p', (i * 53) % 400)}\"}}}}\n");
             }
 
-            var r = Bmad.RunWithStdin(sb.ToString(), "publish", "--store", store, "--stdin");
+            var r = Support.Cli.RunWithStdin(sb.ToString(), "publish", "--store", store, "--stdin");
             Assert.True(r.ExitCode == 0, r.StdErr);
             Assert.Equal(count, r.Lines.Length);
             return r.Lines;
@@ -46,8 +46,8 @@ namespace BmadGuard.Tests.Store
             StoreInspector.Init(store);
             Publish(store, 5, "a");
 
-            Assert.Equal(Range(1, 5), Seqs(Bmad.Run("get", "--store", store, "--consumer", "c")));
-            Assert.Empty(Seqs(Bmad.Run("get", "--store", store, "--consumer", "c")));
+            Assert.Equal(Range(1, 5), Seqs(Support.Cli.Run("get", "--store", store, "--consumer", "c")));
+            Assert.Empty(Seqs(Support.Cli.Run("get", "--store", store, "--consumer", "c")));
 
             // The position is a file in the store, so a new process (a restarted agent) resumes there.
             string position = Path.Combine(store, "consumers", "c.json");
@@ -58,17 +58,17 @@ namespace BmadGuard.Tests.Store
             }
 
             Publish(store, 3, "b");
-            Assert.Equal(Range(6, 8), Seqs(Bmad.Run("get", "--store", store, "--consumer", "c")));
+            Assert.Equal(Range(6, 8), Seqs(Support.Cli.Run("get", "--store", store, "--consumer", "c")));
 
             // A second consumer is independent of the first.
-            Assert.Equal(Range(1, 8), Seqs(Bmad.Run("get", "--store", store, "--consumer", "other")));
+            Assert.Equal(Range(1, 8), Seqs(Support.Cli.Run("get", "--store", store, "--consumer", "other")));
             Publish(store, 2, "c");
-            Assert.Equal(Range(9, 10), Seqs(Bmad.Run("get", "--store", store, "--consumer", "c")));
-            Assert.Equal(Range(9, 10), Seqs(Bmad.Run("get", "--store", store, "--consumer", "other")));
+            Assert.Equal(Range(9, 10), Seqs(Support.Cli.Run("get", "--store", store, "--consumer", "c")));
+            Assert.Equal(Range(9, 10), Seqs(Support.Cli.Run("get", "--store", store, "--consumer", "other")));
 
             // Reading without --consumer never moves a position.
-            Assert.Equal(Range(1, 10), Seqs(Bmad.Run("get", "--store", store)));
-            Assert.Empty(Seqs(Bmad.Run("get", "--store", store, "--consumer", "c")));
+            Assert.Equal(Range(1, 10), Seqs(Support.Cli.Run("get", "--store", store)));
+            Assert.Empty(Seqs(Support.Cli.Run("get", "--store", store, "--consumer", "c")));
 
             // The position survives in Core too.
             using var s = FileEventStore.Open(store);
@@ -110,7 +110,7 @@ namespace BmadGuard.Tests.Store
                 long[] printed = follow.Lines().Select(l => CliProcess.ParseAck(l).Seq).ToArray();
                 long total = StoreInspector.AssertClean(store).Count;
                 Publish(store, 1, consumer + "-after");
-                long[] next = Seqs(Bmad.Run("get", "--store", store, "--consumer", consumer));
+                long[] next = Seqs(Support.Cli.Run("get", "--store", store, "--consumer", consumer));
                 if (graceful)
                 {
                     // Stopped cleanly: it resumes exactly after what it printed.
@@ -148,10 +148,10 @@ namespace BmadGuard.Tests.Store
             string store = dir.Combine("store");
             StoreInspector.Init(store);
             Publish(store, 2, "a");
-            Assert.Equal(2, Seqs(Bmad.Run("get", "--store", store, "--consumer", "c")).Length);
+            Assert.Equal(2, Seqs(Support.Cli.Run("get", "--store", store, "--consumer", "c")).Length);
             string segment = Directory.GetFiles(Path.Combine(store, "segments")).Single();
             File.AppendAllText(segment, "{\"torn"); // so the store also creates a quarantine file
-            Assert.Contains("TornTailRepaired", Bmad.Run("get", "--store", store).StdErr);
+            Assert.Contains("TornTailRepaired", Support.Cli.Run("get", "--store", store).StdErr);
 
             const UnixFileMode dirMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
             const UnixFileMode fileMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
@@ -168,11 +168,11 @@ namespace BmadGuard.Tests.Store
                 Assert.True(File.GetUnixFileMode(f) == fileMode, $"{f} is {File.GetUnixFileMode(f)}");
             }
 
-            var quiet = Bmad.Run("get", "--store", store);
+            var quiet = Support.Cli.Run("get", "--store", store);
             Assert.Equal("", quiet.StdErr);
 
             File.SetUnixFileMode(store, dirMode | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
-            var wide = Bmad.Run("get", "--store", store);
+            var wide = Support.Cli.Run("get", "--store", store);
             Assert.Equal(0, wide.ExitCode);
             Assert.StartsWith("bmadguard: notice: StorePermissionsTooWide: ", wide.StdErr);
             Assert.Contains(store, wide.StdErr);
@@ -184,7 +184,7 @@ namespace BmadGuard.Tests.Store
 
             File.SetUnixFileMode(Path.Combine(store, StorePaths.MetaFileName), fileMode | UnixFileMode.OtherRead);
             File.SetUnixFileMode(store, dirMode);
-            Assert.Contains("bmadguard.store.json", Bmad.Run("stats", "--store", store).StdErr);
+            Assert.Contains("bmadguard.store.json", Support.Cli.Run("stats", "--store", store).StdErr);
         }
 
         [Fact]
@@ -217,7 +217,7 @@ namespace BmadGuard.Tests.Store
             records = StoreInspector.AssertClean(store);
             Assert.Equal(230, records.Count);
 
-            string G(params string[] args) => string.Join(",", Seqs(Bmad.Run(new[] { "get", "--store", store }.Concat(args).ToArray())));
+            string G(params string[] args) => string.Join(",", Seqs(Support.Cli.Run(new[] { "get", "--store", store }.Concat(args).ToArray())));
             string Expect(IEnumerable<RawRecord> rs) => string.Join(",", rs.Select(r => r.Seq));
 
             Assert.Equal(Expect(records), G());
@@ -247,7 +247,7 @@ namespace BmadGuard.Tests.Store
             Assert.Equal("", G("--since", DateTimeOffset.UtcNow.AddHours(1).ToString("o")));
 
             // stats
-            var st = Bmad.Run("stats", "--store", store);
+            var st = Support.Cli.Run("stats", "--store", store);
             Assert.True(st.ExitCode == 0, st.StdErr);
             using var stats = JsonDocument.Parse(st.StdOut);
             var s = stats.RootElement;
@@ -273,7 +273,7 @@ namespace BmadGuard.Tests.Store
             using var dir = new TempDir();
             string store = dir.Combine("store");
             StoreInspector.Init(store);
-            var st = Bmad.Run("stats", "--store", store);
+            var st = Support.Cli.Run("stats", "--store", store);
             Assert.True(st.ExitCode == 0, st.StdErr);
             using var doc = JsonDocument.Parse(st.StdOut);
             var s = doc.RootElement;
@@ -282,7 +282,7 @@ namespace BmadGuard.Tests.Store
             Assert.Equal(JsonValueKind.Null, s.GetProperty("lastTimestamp").ValueKind);
             Assert.Empty(s.GetProperty("byType").EnumerateObject());
             Assert.Equal(1, s.GetProperty("segments").GetInt32());
-            Assert.Equal("", Bmad.Run("get", "--store", store).StdOut);
+            Assert.Equal("", Support.Cli.Run("get", "--store", store).StdOut);
         }
     }
 }

@@ -152,7 +152,7 @@ namespace BmadGuard.Tests.Store
         /// <summary>bmadguard init, asserted to succeed.</summary>
         public static void Init(string store, params string[] extra)
         {
-            var r = Bmad.Run(new[] { "init", "--store", store }.Concat(extra).ToArray());
+            var r = Support.Cli.Run(new[] { "init", "--store", store }.Concat(extra).ToArray());
             Assert.True(r.ExitCode == 0, $"init exited {r.ExitCode}: {r.StdErr}");
         }
 
