@@ -320,6 +320,7 @@ namespace BmadGuard.Core.Integrity
         public const string SeqOutOfOrder = "SeqOutOfOrder";
         public const string SegmentIncomplete = "SegmentIncomplete";
         public const string TornTail = "TornTail";
+        public const string AppendInFlight = "AppendInFlight";
         public const string ConsumerDamaged = "ConsumerDamaged";
         public const string ConsumerAheadOfLog = "ConsumerAheadOfLog";
         public const string ConsumerUnchecked = "ConsumerUnchecked";

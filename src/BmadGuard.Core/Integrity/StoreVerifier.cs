@@ -40,8 +40,8 @@ namespace BmadGuard.Core.Integrity
     /// Test-BmadIntegrity for a store: reads every byte of every segment once, forward, in 1 MiB blocks
     /// (memory does not grow with the store), and checks every record's checksum and shape, the headers,
     /// segment names against headers, seq continuity across segments, the settings and consumer files,
-    /// and reports quarantined bytes, torn tails and leftover temporary files. It takes no lock: a writer
-    /// appending during the check shows at most as a torn-tail warning on the last segment.
+    /// and reports quarantined bytes, torn tails and leftover temporary files. It takes no lock: bad bytes at the
+    /// end of the newest segment get a second look, and a record that is complete by then was an append in flight.
     /// </summary>
     public static class StoreVerifier
     {
@@ -415,6 +415,15 @@ namespace BmadGuard.Core.Integrity
             {
                 if (regionStart < 0)
                 {
+                    return;
+                }
+
+                if (atEnd && s.IsLast && FileEventStore.LookAgain(s.Path, regionStart) == FileEventStore.SecondLook.NowComplete)
+                {
+                    // No lock is taken, so this was an append in flight: the record is complete on a second look.
+                    report.Info(FindingCodes.AppendInFlight, s.Path,
+                        $"A writer was appending to {name} at byte {regionStart} during the check; the records from there on were written after the check read the file and are not part of this report.", regionStart);
+                    regionStart = -1;
                     return;
                 }
 

@@ -1028,9 +1028,13 @@ namespace BmadGuard.Core.Storage
                 }
             }
 
+            // Bounded: bytes at one offset that keep changing under us (a restore replacing the file) end in an error.
+            long retryOffset = -1;
+            int retries = 0;
             while (true)
             {
                 bool isLast = index == segments.Count - 1;
+                bool retry = false;
                 foreach (var line in SegmentReader.ReadLines(cursor.SegmentPath!, cursor.Offset))
                 {
                     cancellationToken.ThrowIfCancellationRequested();
@@ -1042,7 +1046,23 @@ namespace BmadGuard.Core.Storage
 
                     if (record == null)
                     {
-                        if (isLast && !AnyValidRecordAfter(cursor.SegmentPath!, line.Offset))
+                        // Look again from this offset: what we read may have been an append in flight (a writer
+                        // holding the lock had written part of the record when our read reached the end of the
+                        // file). Appends only ever extend the file, so one fresh pass is decisive.
+                        var look = LookAgain(cursor.SegmentPath!, line.Offset);
+                        if (look == SecondLook.NowComplete && (line.Offset != retryOffset || retries++ < 10))
+                        {
+                            if (line.Offset != retryOffset)
+                            {
+                                retryOffset = line.Offset;
+                                retries = 0;
+                            }
+
+                            retry = true; // the writer finished the record: read on from the same offset
+                            break;
+                        }
+
+                        if (isLast && look == SecondLook.TailOnly)
                         {
                             yield break; // an in-flight append or an unrepaired torn tail: not events yet
                         }
@@ -1062,6 +1082,11 @@ namespace BmadGuard.Core.Storage
                     {
                         yield return record;
                     }
+                }
+
+                if (retry)
+                {
+                    continue;
                 }
 
                 if (isLast)
@@ -1102,17 +1127,47 @@ namespace BmadGuard.Core.Storage
             cursor.ExpectSeq = firstSeq;
         }
 
-        private static bool AnyValidRecordAfter(string path, long offset)
+        internal enum SecondLook
         {
+            /// <summary>The record at the offset is now complete and checksummed: the first read saw an append in flight.</summary>
+            NowComplete,
+
+            /// <summary>Nothing valid from the offset to the end of the file: an append in flight or a torn tail.</summary>
+            TailOnly,
+
+            /// <summary>The bytes at the offset are still bad and a valid record follows them: damage.</summary>
+            Damaged,
+        }
+
+        /// <summary>Test hook: runs when a read meets bytes that are not a valid record, before the second look.</summary>
+        internal static Action<string, long>? BeforeSecondLookForTests;
+
+        /// <summary>
+        /// A second, fresh pass from <paramref name="offset"/> after a read met bytes that are not a complete record.
+        /// The first line decides whether it was an append in flight; only bytes that are still bad, with a valid
+        /// record after them, are damage.
+        /// </summary>
+        internal static SecondLook LookAgain(string path, long offset)
+        {
+            BeforeSecondLookForTests?.Invoke(path, offset);
+            bool first = true;
             foreach (var line in SegmentReader.ReadLines(path, offset))
             {
-                if (line.Terminated && RecordCodec.ChecksumOk(line.Span) && !RecordCodec.IsHeader(line.Span))
+                bool valid = line.Terminated && RecordCodec.ChecksumOk(line.Span) && !RecordCodec.IsHeader(line.Span);
+                if (first && valid)
                 {
-                    return true;
+                    return SecondLook.NowComplete;
                 }
+
+                if (valid)
+                {
+                    return SecondLook.Damaged;
+                }
+
+                first = false;
             }
 
-            return false;
+            return SecondLook.TailOnly;
         }
 
         internal static BmadGuardException Damage(string path, long offset, string what)
