@@ -18,6 +18,12 @@ namespace BmadGuard.Core.Integrity
 
         /// <summary>Also run the process-wide <see cref="IntegrityChecks.Registered"/> checks (default true).</summary>
         public bool IncludeRegisteredChecks { get; set; } = true;
+
+        /// <summary>
+        /// How long the check may wait for the writers' lock to confirm a suspected torn tail (default 1 s;
+        /// <see cref="TimeSpan.Zero"/>: never take the lock). The lock is held only for a second look at the tail.
+        /// </summary>
+        public TimeSpan ConfirmLockTimeout { get; set; } = TimeSpan.FromSeconds(1);
     }
 
     /// <summary>An inclusive range of seqs.</summary>
@@ -40,8 +46,10 @@ namespace BmadGuard.Core.Integrity
     /// Test-BmadIntegrity for a store: reads every byte of every segment once, forward, in 1 MiB blocks
     /// (memory does not grow with the store), and checks every record's checksum and shape, the headers,
     /// segment names against headers, seq continuity across segments, the settings and consumer files,
-    /// and reports quarantined bytes, torn tails and leftover temporary files. It takes no lock: bad bytes at the
-    /// end of the newest segment get a second look, and a record that is complete by then was an append in flight.
+    /// and reports quarantined bytes, torn tails and leftover temporary files. It reads a live store: what a writer or
+    /// reader may be changing as it passes (the newest segment's tail, a roll-over's temporary segment, a consumer's
+    /// temporary file, a consumer past the end seen) gets a second look, holding the matching lock for at most
+    /// <see cref="StoreVerifyOptions.ConfirmLockTimeout"/>, before it is reported.
     /// </summary>
     public static class StoreVerifier
     {
@@ -50,7 +58,7 @@ namespace BmadGuard.Core.Integrity
             options ??= new StoreVerifyOptions();
             string root = Path.GetFullPath(storeRoot);
             var report = new IntegrityReportBuilder(root, "store");
-            Scan(root, report, options.Progress, cancellationToken);
+            Scan(root, report, options.Progress, cancellationToken, options.ConfirmLockTimeout);
 
             var checks = new List<IIntegrityCheck>(options.Checks);
             if (options.IncludeRegisteredChecks)
@@ -94,14 +102,18 @@ namespace BmadGuard.Core.Integrity
         }
 
         /// <summary>The built-in checks; returns the segment model the repair works from.</summary>
-        internal static StoreScan Scan(string root, IntegrityReportBuilder report, IProgress<IntegrityProgress>? progress, CancellationToken cancellationToken)
+        /// <param name="confirmLockTimeout">
+        /// Zero when the caller holds the writers' lock already (repair), or must not take it; otherwise how long to wait
+        /// for it to confirm a suspected torn tail.
+        /// </param>
+        internal static StoreScan Scan(string root, IntegrityReportBuilder report, IProgress<IntegrityProgress>? progress, CancellationToken cancellationToken, TimeSpan confirmLockTimeout = default)
         {
             EnsureStore(root);
             var scan = new StoreScan(root);
             CheckSettings(root, report, scan);
             CheckTopLevel(root, report);
-            ScanSegments(root, report, scan, progress, cancellationToken);
-            CheckConsumers(root, report, scan);
+            ScanSegments(root, report, scan, progress, confirmLockTimeout, cancellationToken);
+            CheckConsumers(root, report, scan, confirmLockTimeout, cancellationToken);
             CheckQuarantine(root, report);
             report.LastValidSeq = scan.LastContiguousSeq;
             return scan;
@@ -285,7 +297,7 @@ namespace BmadGuard.Core.Integrity
 
         // ------------------------------------------------------------------ segments
 
-        private static void ScanSegments(string root, IntegrityReportBuilder report, StoreScan scan, IProgress<IntegrityProgress>? progress, CancellationToken cancellationToken)
+        private static void ScanSegments(string root, IntegrityReportBuilder report, StoreScan scan, IProgress<IntegrityProgress>? progress, TimeSpan confirmLockTimeout, CancellationToken cancellationToken)
         {
             string dir = Path.Combine(root, StorePaths.SegmentsDirName);
             if (!Directory.Exists(dir))
@@ -305,6 +317,11 @@ namespace BmadGuard.Core.Integrity
                 }
                 else if (IsTempName(name))
                 {
+                    if (RollOverInFlight(root, file, confirmLockTimeout, cancellationToken))
+                    {
+                        continue; // a writer was creating the next segment while we listed the folder
+                    }
+
                     report.Warning(FindingCodes.TempFileLeftOver, file,
                         $"A temporary segment left by an interrupted roll-over ({Length(file)} bytes). It holds no acknowledged events; Repair-BmadStore moves it to quarantine.");
                     scan.StrayFiles.Add(file);
@@ -387,7 +404,7 @@ namespace BmadGuard.Core.Integrity
                 }
 
                 s.ExpectedFirst = expected;
-                expected = ScanRecords(s, expected, report, progress, ref done, total, cancellationToken, ref contiguous);
+                expected = ScanRecords(root, s, expected, report, progress, ref done, total, confirmLockTimeout, cancellationToken, ref contiguous);
                 if (contiguous)
                 {
                     scan.LastContiguousSeq = expected - 1;
@@ -402,7 +419,120 @@ namespace BmadGuard.Core.Integrity
         }
 
         /// <summary>Checks one segment's records; returns the seq expected after it.</summary>
-        private static long ScanRecords(SegmentScan s, long expected, IntegrityReportBuilder report, IProgress<IntegrityProgress>? progress, ref long done, long total, CancellationToken cancellationToken, ref bool contiguous)
+        /// <summary>
+        /// A temporary segment is created, fsynced and renamed by a writer holding the writers' lock: if it is gone once
+        /// the lock is free (or at once), it was a roll-over in flight, not a leftover.
+        /// </summary>
+        private static bool RollOverInFlight(string root, string tempSegment, TimeSpan confirmLockTimeout, CancellationToken cancellationToken)
+        {
+            if (confirmLockTimeout <= TimeSpan.Zero)
+            {
+                return false;
+            }
+
+            if (!File.Exists(tempSegment))
+            {
+                return true;
+            }
+
+            using (var held = TryLock(Path.Combine(root, StorePaths.LockFileName), confirmLockTimeout, cancellationToken))
+            {
+                return held != null && !File.Exists(tempSegment);
+            }
+        }
+
+        /// <summary>
+        /// A consumer's position is written to a temporary file and renamed holding <c>consumers/&lt;name&gt;.lock</c>:
+        /// if the temporary file is gone once that lock is free (or at once), it was a commit in flight.
+        /// </summary>
+        private static bool ConsumerCommitInFlight(string consumersDir, string tempFile, string name, TimeSpan confirmLockTimeout, CancellationToken cancellationToken)
+        {
+            if (confirmLockTimeout <= TimeSpan.Zero)
+            {
+                return false;
+            }
+
+            if (!File.Exists(tempFile))
+            {
+                return true;
+            }
+
+            // ".<consumer>.json.<8 hex>.tmp"
+            int json = name.LastIndexOf(".json.", StringComparison.Ordinal);
+            if (json <= 1)
+            {
+                return false;
+            }
+
+            string lockPath = Path.Combine(consumersDir, name.Substring(1, json - 1) + ".lock");
+            using (var held = TryLock(lockPath, confirmLockTimeout, cancellationToken))
+            {
+                return held != null && !File.Exists(tempFile);
+            }
+        }
+
+        /// <summary>The last seq of the log as it is now (read back from the end of the newest segment); 0 if unknown.</summary>
+        private static long CurrentLastSeq(string root)
+        {
+            try
+            {
+                var segments = SegmentNames.List(Path.Combine(root, StorePaths.SegmentsDirName));
+                return segments.Count == 0 ? 0 : SegmentTail.Scan(segments[segments.Count - 1].Path).LastSeq;
+            }
+            catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException || ex is BmadGuardException)
+            {
+                return 0;
+            }
+        }
+
+        /// <summary>The writers' lock for a second look, or null: no lock file (a copy), a read-only store, or a writer holding it longer than we wait.</summary>
+        private static StoreLock? TryLock(string lockPath, TimeSpan timeout, CancellationToken cancellationToken)
+        {
+            if (timeout <= TimeSpan.Zero || !File.Exists(lockPath))
+            {
+                return null;
+            }
+
+            try
+            {
+                return StoreLock.Acquire(lockPath, timeout, cancellationToken);
+            }
+            catch (BmadGuardException ex) when (ex.Code == ErrorCodes.LockTimeout)
+            {
+                return null;
+            }
+            catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException)
+            {
+                return null;
+            }
+        }
+
+        /// <summary>
+        /// Bad bytes at the end of the newest segment: a second look without the lock, then (if they are still bad and
+        /// the store has a lock file) one holding the writers' lock, when no append can be in flight. True when the
+        /// record there is complete on a second look.
+        /// </summary>
+        private static bool AppendInFlight(string root, string path, long offset, TimeSpan confirmLockTimeout, CancellationToken cancellationToken, out bool confirmed)
+        {
+            confirmed = false;
+            if (FileEventStore.LookAgain(path, offset) == FileEventStore.SecondLook.NowComplete)
+            {
+                return true;
+            }
+
+            using (var held = TryLock(Path.Combine(root, StorePaths.LockFileName), confirmLockTimeout, cancellationToken))
+            {
+                if (held == null)
+                {
+                    return false; // reported as unconfirmed
+                }
+
+                confirmed = true;
+                return FileEventStore.LookAgain(path, offset) == FileEventStore.SecondLook.NowComplete;
+            }
+        }
+
+        private static long ScanRecords(string root, SegmentScan s, long expected, IntegrityReportBuilder report, IProgress<IntegrityProgress>? progress, ref long done, long total, TimeSpan confirmLockTimeout, CancellationToken cancellationToken, ref bool contiguous)
         {
             string name = Path.GetFileName(s.Path);
             long regionStart = -1, regionEnd = -1;
@@ -418,9 +548,10 @@ namespace BmadGuard.Core.Integrity
                     return;
                 }
 
-                if (atEnd && s.IsLast && FileEventStore.LookAgain(s.Path, regionStart) == FileEventStore.SecondLook.NowComplete)
+                bool confirmed = false;
+                if (atEnd && s.IsLast && AppendInFlight(root, s.Path, regionStart, confirmLockTimeout, cancellationToken, out confirmed))
                 {
-                    // No lock is taken, so this was an append in flight: the record is complete on a second look.
+                    // The record is complete on a second look: a writer was appending while we read.
                     report.Info(FindingCodes.AppendInFlight, s.Path,
                         $"A writer was appending to {name} at byte {regionStart} during the check; the records from there on were written after the check read the file and are not part of this report.", regionStart);
                     regionStart = -1;
@@ -432,7 +563,8 @@ namespace BmadGuard.Core.Integrity
                 if (region.IsTornTail)
                 {
                     report.Warning(FindingCodes.TornTail, s.Path,
-                        $"The last {region.Length} bytes of {name} (from byte {region.Offset}) are not a complete checksummed record: a writer crashed mid-append, or the last record was damaged. "
+                        $"The last {region.Length} bytes of {name} (from byte {region.Offset}) are not a complete checksummed record: a writer crashed mid-append, or the last record was damaged"
+                        + (confirmed ? " (looked at again holding the writers' lock). " : " (not confirmed under the writers' lock: it may be an append in flight). ")
                         + "The next publish (or Repair-BmadStore) moves them to quarantine and cuts them; any event in them was never acknowledged unless its publisher saw it succeed.", region.Offset, region.Length);
                 }
                 else if (atEnd && !lastLineTerminated)
@@ -556,7 +688,7 @@ namespace BmadGuard.Core.Integrity
 
         // ------------------------------------------------------------------ consumers and quarantine
 
-        private static void CheckConsumers(string root, IntegrityReportBuilder report, StoreScan scan)
+        private static void CheckConsumers(string root, IntegrityReportBuilder report, StoreScan scan, TimeSpan confirmLockTimeout, CancellationToken cancellationToken)
         {
             string dir = Path.Combine(root, StorePaths.ConsumersDirName);
             if (!Directory.Exists(dir))
@@ -574,6 +706,11 @@ namespace BmadGuard.Core.Integrity
 
                 if (IsTempName(name))
                 {
+                    if (ConsumerCommitInFlight(dir, file, name, confirmLockTimeout, cancellationToken))
+                    {
+                        continue; // a reader was saving its position while we listed the folder
+                    }
+
                     report.Warning(FindingCodes.TempFileLeftOver, file, $"A temporary consumer file left by an interrupted write ({Length(file)} bytes); Repair-BmadStore moves it to quarantine.");
                     scan.StrayFiles.Add(file);
                     continue;
@@ -651,8 +788,9 @@ namespace BmadGuard.Core.Integrity
                         $"The position file of consumer '{consumer}' is damaged: {problem}. Repair-BmadStore moves it to quarantine (the consumer then reads from the start: events may be delivered again, none are skipped).", at);
                     scan.DamagedConsumers.Add(file);
                 }
-                else if (!scan.LogMissing && seqValue > scan.LastSeq)
+                else if (!scan.LogMissing && seqValue > scan.LastSeq && !(confirmLockTimeout > TimeSpan.Zero && seqValue <= CurrentLastSeq(root)))
                 {
+                    // (A live reader may have read past the end this check saw: the log grew while it was checked.)
                     report.Error(FindingCodes.ConsumerAheadOfLog, file,
                         $"Consumer '{consumer}' has read up to seq {seqValue}, but the log ends at seq {scan.LastSeq}: the newest events (or the newest segment) are gone. Restore from a backup.");
                 }

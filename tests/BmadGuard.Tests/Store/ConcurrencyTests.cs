@@ -181,7 +181,7 @@ namespace BmadGuard.Tests.Store
             })).ToArray();
 
             // Meanwhile, full reads in this process: never an error, always 1..n contiguous, each one at least as long as the last.
-            int reads = 0, lastCount = 0;
+            int reads = 0, lastCount = 0, verifies = 0, inFlight = 0;
             using (var reader = Core.Storage.FileEventStore.Open(store))
             {
                 while (!writers.All(t => t.IsCompleted))
@@ -191,6 +191,13 @@ namespace BmadGuard.Tests.Store
                     Assert.True(seqs.Count >= lastCount, "a read went backwards");
                     lastCount = seqs.Count;
                     reads++;
+
+                    // Test-BmadIntegrity on the live store: an append in flight is information, never damage or a torn tail.
+                    var report = Core.Integrity.StoreVerifier.Verify(store, new Core.Integrity.StoreVerifyOptions { IncludeRegisteredChecks = false, ConfirmLockTimeout = TimeSpan.FromSeconds(30) });
+                    var notInFlight = report.Findings.Where(f => f.Code != Core.Integrity.FindingCodes.AppendInFlight).ToList();
+                    Assert.True(notInFlight.Count == 0, string.Join("\n", notInFlight.Select(f => $"{f.Code}: {f.Message}")));
+                    inFlight += report.Findings.Count - notInFlight.Count;
+                    verifies++;
                 }
             }
 
@@ -208,7 +215,7 @@ namespace BmadGuard.Tests.Store
             follower.Kill();
             follower.Wait();
             Assert.Equal(records.Select(r => r.EventJson), follower.Lines());
-            _output.WriteLine($"{reads} full reads during the writes; {StoreInspector.Scan(store).Segments} segments");
+            _output.WriteLine($"{reads} full reads and {verifies} verifies ({inFlight} saw an append in flight) during the writes; {StoreInspector.Scan(store).Segments} segments");
         }
     }
 }

@@ -292,6 +292,36 @@ namespace BmadGuard.Tests.Store
         }
 
         [Fact]
+        public void Test_BmadIntegrity_says_whether_a_torn_tail_was_confirmed_under_the_writers_lock()
+        {
+            using var dir = new TempDir();
+            string store = dir.Combine("store");
+            StoreInspector.Init(store);
+            Assert.Equal(0, Support.Cli.Run("publish", "--store", store, "--type", "torn.test", "--data", "{\"marker\":\"m0\"}").ExitCode);
+            string segment = Directory.GetFiles(Path.Combine(store, "segments"), "segment-*.jsonl").Single();
+            long clean = new FileInfo(segment).Length;
+            byte[] fragment = Encoding.UTF8.GetBytes("{\"seq\":2,\"id\":\"still-appending");
+
+            // A Python writer holds the lock with half a record written: the check cannot tell, and says so.
+            using var rogue = RogueWriter.Start(store, fragment);
+            Assert.True(rogue.WaitForAppended(), rogue.StdErr);
+            var options = new Core.Integrity.StoreVerifyOptions { IncludeRegisteredChecks = false, ConfirmLockTimeout = TimeSpan.FromMilliseconds(300) };
+            var busy = Core.Integrity.StoreVerifier.Verify(store, options);
+            var unconfirmed = Assert.Single(busy.Findings, f => f.Code == Core.Integrity.FindingCodes.TornTail);
+            Assert.Equal(clean, unconfirmed.Offset);
+            Assert.Equal(fragment.Length, unconfirmed.Length);
+            Assert.Contains("not confirmed under the writers' lock", unconfirmed.Message);
+
+            // The writer dies mid-append; the OS frees its lock: now the check can be sure it is a torn tail.
+            rogue.Kill();
+            rogue.Wait();
+            var dead = Core.Integrity.StoreVerifier.Verify(store, options);
+            var confirmed = Assert.Single(dead.Findings, f => f.Code == Core.Integrity.FindingCodes.TornTail);
+            Assert.Contains("looked at again holding the writers' lock", confirmed.Message);
+            Assert.Equal(clean + fragment.Length, new FileInfo(segment).Length); // the check changes nothing
+        }
+
+        [Fact]
         public void Damage_before_the_last_record_is_an_error_naming_file_and_offset_not_a_repair()
         {
             using var dir = new TempDir();
