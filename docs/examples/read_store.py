@@ -35,6 +35,7 @@ def crc32c(data):
 
 _TRAILER = re.compile(rb',"crc":"([0-9a-f]{8})"\}\Z')
 _SEGMENT = re.compile(r"segment-(\d{20})\.jsonl\Z")
+_SHAPE = re.compile(rb'\{"seq":\d+,[^\x00]*,"crc":"[0-9a-f]{8}"\}\Z', re.S)
 
 
 class Damaged(Exception):
@@ -92,8 +93,10 @@ def read_store(store):
             record = decode_event(data[offset:end]) if end >= 0 else None
             if record is None:
                 rest = data[offset:]
-                # Only complete (newline-terminated) lines count as records when looking past the bad one.
-                if last and not any(decode_event(l) for l in rest.split(b"\n")[1:-1]):
+                # Only complete (newline-terminated) lines count as records when looking past the bad one;
+                # a complete line with a record's shape was a record once (a changed byte, not a crash).
+                lines = rest.split(b"\n")[:-1]
+                if last and not any(decode_event(l) for l in lines[1:]) and not any(_SHAPE.match(l) for l in lines):
                     return len(rest)  # torn tail: an interrupted append, not events
                 raise Damaged(path, offset, "a record's checksum or format does not hold")
             if record[0] != expect:

@@ -463,7 +463,9 @@ namespace BmadGuard.Core.Integrity
                         continue;
                     }
 
-                    long end = s.IsLast ? -1 : nextFirst - 1; // a sealed segment must reach the next one's first seq
+                    // A sealed segment must reach the next one's first seq; the newest one must keep the seqs of damaged
+                    // complete records at its end (placeholders), so they are never handed to new events.
+                    long end = s.IsLast ? s.TrailingLostEnd : nextFirst - 1;
                     expected = RebuildSegment(s, expected, end, cancellationToken);
                 }
 

@@ -507,6 +507,21 @@ namespace BmadGuard.Core.Integrity
             }
         }
 
+        /// <summary>Newline-terminated lines between two offsets that fail their checksum but have a whole record's shape.</summary>
+        private static int CompleteShapedLines(string path, long from, long to)
+        {
+            int n = 0;
+            foreach (var line in SegmentReader.ReadLines(path, from, to))
+            {
+                if (line.Terminated && !RecordCodec.ChecksumOk(line.Span) && RecordCodec.HasRecordShape(line.Span))
+                {
+                    n++;
+                }
+            }
+
+            return n;
+        }
+
         /// <summary>
         /// Bad bytes at the end of the newest segment: a second look without the lock, then (if they are still bad and
         /// the store has a lock file) one holding the writers' lock, when no append can be in flight. True when the
@@ -539,6 +554,7 @@ namespace BmadGuard.Core.Integrity
             int regionLines = 0;
             long lastProgress = done;
             bool lastLineTerminated = true;
+            bool brokenAtEnd = false; // the segment ends in damaged complete records
             long lines = 0;
 
             void CloseRegion(bool atEnd)
@@ -558,8 +574,24 @@ namespace BmadGuard.Core.Integrity
                     return;
                 }
 
-                var region = new BadRegion(regionStart, regionEnd - regionStart, atEnd && s.IsLast);
+                int complete = atEnd && s.IsLast ? CompleteShapedLines(s.Path, regionStart, regionEnd) : 0;
+                var region = new BadRegion(regionStart, regionEnd - regionStart, atEnd && s.IsLast && complete == 0);
                 s.BadRegions.Add(region);
+                if (complete > 0)
+                {
+                    var lost = new SeqRange(expected, expected + complete - 1);
+                    s.Gaps.Add(lost);
+                    s.TrailingLostEnd = lost.Last;
+                    brokenAtEnd = true;
+                    report.Error(FindingCodes.RecordDamaged, s.Path,
+                        $"{complete} complete record(s) at the end of {name} from byte {region.Offset} ({region.Length} bytes) fail their checksum: a byte changed after they were written (a torn write never ends in a complete line), so they held seqs {lost}. "
+                        + "Publishing is refused until this is fixed, so those seqs are not reused. Restore from a backup (Restore-BmadStore), or Repair-BmadStore: it moves the bytes to quarantine and marks the seqs lost.", region.Offset, region.Length);
+                    s.NeedsRebuild = true;
+                    regionStart = -1;
+                    regionLines = 0;
+                    return;
+                }
+
                 if (region.IsTornTail)
                 {
                     report.Warning(FindingCodes.TornTail, s.Path,
@@ -642,7 +674,7 @@ namespace BmadGuard.Core.Integrity
             }
 
             CloseRegion(true);
-            if (s.BadRegions.Count > 0 && !(s.BadRegions.Count == 1 && s.BadRegions[0].IsTornTail))
+            if (brokenAtEnd || (s.BadRegions.Count > 0 && !(s.BadRegions.Count == 1 && s.BadRegions[0].IsTornTail)))
             {
                 contiguous = false;
             }
@@ -938,6 +970,12 @@ namespace BmadGuard.Core.Integrity
 
         public List<BadRegion> BadRegions { get; } = new List<BadRegion>();
         public List<SeqRange> Gaps { get; } = new List<SeqRange>();
+
+        /// <summary>
+        /// The last seq held by complete-but-damaged records at the end of the newest segment (-1: none). Their
+        /// seqs were used: a repair writes placeholders for them instead of handing them to new events.
+        /// </summary>
+        public long TrailingLostEnd { get; set; } = -1;
     }
 
     /// <summary>What the verify learned about the store (the repair works from it).</summary>

@@ -206,6 +206,7 @@ namespace BmadGuard.Core.Monitoring
 
                 long firstBad = -1;
                 bool badTerminated = false;
+                long firstDamagedRecord = -1; // a complete line with a record's shape: a changed byte, never a torn write
                 foreach (var line in SegmentReader.ReadLines(path, scan.ValidEnd))
                 {
                     ct.ThrowIfCancellationRequested();
@@ -218,6 +219,11 @@ namespace BmadGuard.Core.Monitoring
                         {
                             firstBad = line.Offset;
                             badTerminated = line.Terminated;
+                        }
+
+                        if (firstDamagedRecord < 0 && !ok && line.Terminated && RecordCodec.HasRecordShape(line.Span))
+                        {
+                            firstDamagedRecord = line.Offset;
                         }
 
                         continue;
@@ -245,11 +251,16 @@ namespace BmadGuard.Core.Monitoring
 
                 if (firstBad >= 0)
                 {
-                    if (isLast)
+                    if (isLast && firstDamagedRecord >= 0)
+                    {
+                        scan.Findings.Add(new IntegrityFinding(FindingKind.ChecksumMismatch, path, firstDamagedRecord,
+                            $"Segment '{path}' ends in a complete record that fails its checksum, at byte {firstDamagedRecord}: a byte changed after it was written (not a torn write), so cutting it would lose an event and reuse its seq. Writers refuse until it is restored or repaired."));
+                    }
+                    else if (isLast)
                     {
                         scan.OnlyTornTail = true;
                         scan.Findings.Add(new IntegrityFinding(FindingKind.TornTail, path, firstBad,
-                            $"Segment '{path}' ends in {new FileInfo(path).Length - firstBad} bytes that are not a valid record, from byte {firstBad} (a torn tail: a crash mid-append, or a damaged last record)."));
+                            $"Segment '{path}' ends in {new FileInfo(path).Length - firstBad} bytes that are not a valid record, from byte {firstBad} (a torn tail: a crash mid-append)."));
                     }
                     else
                     {

@@ -334,9 +334,9 @@ namespace BmadGuard.Core.Storage
             }
 
             var tail = ScanTailOrThrow(segments[segments.Count - 1].Path);
-            if (tail.TornBytes == 0)
+            if (tail.TornBytes == 0 || tail.DamagedRecords > 0)
             {
-                return;
+                return; // (damaged complete records are not cut: readers meet them as damage, writers refuse)
             }
 
             // Maybe a writer is mid-append right now: decide under the lock.
@@ -408,6 +408,15 @@ namespace BmadGuard.Core.Storage
             {
                 throw new BmadGuardException(ErrorCodes.StoreDamaged, FailureKind.StoreProblem,
                     $"Segment '{path}' says it starts at seq {tail.FirstSeq}, but its name says {firstSeq}.", path, 0);
+            }
+
+            if (tail.DamagedRecords > 0)
+            {
+                // Cutting these would drop records that were complete (acknowledged, maybe read by a consumer) and
+                // hand their seqs to new events: a consumer past them would then skip the new ones.
+                throw Damage(path, tail.FirstDamagedRecordOffset,
+                    $"the last {(tail.DamagedRecords == 1 ? "record is" : tail.DamagedRecords + " records are")} complete but fail{(tail.DamagedRecords == 1 ? "s" : "")} its checksum (a changed byte, not a crash: a torn write never ends in a complete line). "
+                    + "Nothing is appended after damage and nothing was cut");
             }
 
             var stream = OpenSegmentForWrite(path);
@@ -1157,6 +1166,11 @@ namespace BmadGuard.Core.Storage
                 if (first && valid)
                 {
                     return SecondLook.NowComplete;
+                }
+
+                if (!valid && line.Terminated && RecordCodec.HasRecordShape(line.Span))
+                {
+                    return SecondLook.Damaged; // a complete record whose bytes changed: never an append in flight
                 }
 
                 if (valid)

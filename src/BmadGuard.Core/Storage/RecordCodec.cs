@@ -44,6 +44,52 @@ namespace BmadGuard.Core.Storage
             buffer.Write(trailer.ToArray(), 0, trailer.Length);
         }
 
+        private static readonly byte[] SeqStart = Encoding.ASCII.GetBytes("{\"seq\":");
+
+        /// <summary>
+        /// True when a newline-terminated line (given without its newline) that fails its checksum still has a whole
+        /// record's shape: <c>{"seq":</c> digits <c>,</c> at the start, a well-formed trailer at the end, and no NUL
+        /// byte. A crash mid-append leaves a prefix of the batch, so a torn write ends in an unterminated line; a
+        /// power loss leaves unsynced pages as zeros. A line like this was complete once: one of its bytes changed
+        /// (a bit flip, a hand edit), so it is damage, never a torn tail to cut, and its seq must not be reused.
+        /// </summary>
+        public static bool HasRecordShape(ReadOnlySpan<byte> line)
+        {
+            if (line.Length < SeqStart.Length + 2 + TrailerLength || !line.StartsWith(SeqStart) || line.IndexOf((byte)0) >= 0)
+            {
+                return false;
+            }
+
+            int i = SeqStart.Length;
+            int digits = 0;
+            while (i < line.Length && line[i] >= (byte)'0' && line[i] <= (byte)'9')
+            {
+                i++;
+                digits++;
+            }
+
+            if (digits == 0 || i >= line.Length || line[i] != (byte)',')
+            {
+                return false;
+            }
+
+            var trailer = line.Slice(line.Length - TrailerLength);
+            if (!trailer.Slice(0, 8).SequenceEqual(TrailerStart) || trailer[16] != (byte)'"' || trailer[17] != (byte)'}')
+            {
+                return false;
+            }
+
+            for (int h = 8; h < 16; h++)
+            {
+                if (HexDigits.AsSpan().IndexOf(trailer[h]) < 0)
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
         /// <summary>True when the line (without its newline) has a well-formed trailer whose checksum matches.</summary>
         public static bool ChecksumOk(ReadOnlySpan<byte> line)
         {

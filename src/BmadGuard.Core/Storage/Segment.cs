@@ -237,8 +237,38 @@ namespace BmadGuard.Core.Storage
 
         public DateTimeOffset? LastTimestamp { get; }
 
-        /// <summary>Bytes after the last valid record: a torn tail left by a crash.</summary>
+        /// <summary>Bytes after the last valid record: a torn tail left by a crash, unless <see cref="DamagedRecords"/> &gt; 0.</summary>
         public long TornBytes => FileLength - ValidEnd;
+
+        /// <summary>
+        /// How many lines after the last valid record still have a whole record's shape (see
+        /// <see cref="RecordCodec.HasRecordShape"/>): complete records whose bytes changed. Not a torn tail: damage.
+        /// </summary>
+        public int DamagedRecords { get; private set; }
+
+        /// <summary>Where the first of <see cref="DamagedRecords"/> starts (-1 when there is none).</summary>
+        public long FirstDamagedRecordOffset { get; private set; } = -1;
+
+        private SegmentTail WithDamagedRecords(string path)
+        {
+            if (TornBytes == 0)
+            {
+                return this;
+            }
+
+            foreach (var line in SegmentReader.ReadLines(path, ValidEnd, FileLength))
+            {
+                if (line.Terminated && RecordCodec.HasRecordShape(line.Span))
+                {
+                    if (DamagedRecords++ == 0)
+                    {
+                        FirstDamagedRecordOffset = line.Offset;
+                    }
+                }
+            }
+
+            return this;
+        }
 
         /// <summary>
         /// Finds the last complete record whose checksum holds. Everything after it is the torn tail: a crash
@@ -283,13 +313,13 @@ namespace BmadGuard.Core.Storage
                         var record = RecordCodec.DecodeEvent(span);
                         if (record != null)
                         {
-                            return new SegmentTail(firstSeq, recordsStart, bufStart + lineEnd + 1, length, record.Seq, record.Timestamp);
+                            return new SegmentTail(firstSeq, recordsStart, bufStart + lineEnd + 1, length, record.Seq, record.Timestamp).WithDamagedRecords(path);
                         }
                     }
 
                     if (nl < 0)
                     {
-                        return new SegmentTail(firstSeq, recordsStart, recordsStart, length, firstSeq - 1, null);
+                        return new SegmentTail(firstSeq, recordsStart, recordsStart, length, firstSeq - 1, null).WithDamagedRecords(path);
                     }
 
                     lineEnd = nl;

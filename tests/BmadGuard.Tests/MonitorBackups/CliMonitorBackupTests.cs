@@ -43,5 +43,30 @@ namespace BmadGuard.Tests.MonitorBackups
             var stats = Support.Cli.Run("stats", "--store", store); // reads every record and checks its checksum
             Assert.True(stats.ExitCode == 0, stats.StdErr);
         }
-    }
+    
+        [Theory]
+        [InlineData("repair")]
+        [InlineData("restore")]
+        public void A_flipped_bit_in_the_last_record_is_healed_from_the_backup_not_cut(string policy)
+        {
+            using var dir = new TempDir();
+            string store = Kit.NewStore(dir, 6);
+            Assert.Equal(0, Support.Cli.Run("backup", "--store", store).ExitCode);
+            var before = Kit.Events(store).Select(e => e.GetRawText()).ToList();
+            string segment = Kit.Segment(store);
+            Kit.FlipByte(segment, Kit.LineStart(segment, 6) + 7); // the last record: complete, so not a torn tail
+
+            var r = Support.Cli.Run("monitor", "--store", store, "--once", "--on-damage", policy);
+            Assert.True(r.ExitCode == 0, r.StdOut + r.StdErr);
+            string output = r.StdOut.Replace(" ", string.Empty);
+            Assert.Contains("\"kind\":\"ChecksumMismatch\"", output);
+            Assert.Contains("\"event\":\"Restored\"", output);
+
+            // Every event is back, the sixth one included, byte for byte; nothing was cut as a torn tail.
+            Assert.Equal(before, Kit.Events(store).Select(e => e.GetRawText()).ToList());
+            Assert.Empty(System.IO.Directory.GetFiles(System.IO.Path.Combine(store, "quarantine"), "*.torn"));
+            Assert.Equal(0, Support.Cli.Run("publish", "--store", store, "--type", "test.n", "--data", "{\"n\":7}").ExitCode);
+            Assert.Equal(7, Kit.Events(store).Count);
+        }
+}
 }

@@ -55,11 +55,15 @@ namespace BmadGuard.Tests.Monitoring
             var cpu = proc.TotalProcessorTime - cpu0;
             _out.WriteLine($"idle monitor: {cpu.TotalMilliseconds:0} ms CPU in {wall.Elapsed.TotalSeconds:0.0} s wall = {100 * cpu.TotalSeconds / wall.Elapsed.TotalSeconds:0.000} % of one core");
 
-            // Detection and recovery: three damaged last records, one at a time.
+            // Detection and recovery: three torn last records (the last 30 bytes gone, as a crash mid-append leaves them), one at a time.
             for (int trial = 1; trial <= 3; trial++)
             {
                 var t0 = DateTimeOffset.UtcNow;
-                Kit.FlipByte(Kit.Segment(store), -30);
+                using (var f = new FileStream(Kit.Segment(store), FileMode.Open, FileAccess.Write))
+                {
+                    f.SetLength(f.Length - 30);
+                }
+
                 var detected = m.WaitFor(e => MonitorProcess.Kind(e) == "DamageDetected" && MonitorProcess.Time(e) >= t0, TimeSpan.FromSeconds(60));
                 var repaired = m.WaitFor(e => MonitorProcess.Kind(e) == "Repaired" && MonitorProcess.Time(e) >= t0, TimeSpan.FromSeconds(60));
                 Assert.True(detected.HasValue && repaired.HasValue, m.StdErr);

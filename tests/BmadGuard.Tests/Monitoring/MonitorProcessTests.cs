@@ -40,11 +40,17 @@ namespace BmadGuard.Tests.Monitoring
             m.WaitReady(store);
             m.WaitReady(legacy);
 
-            // 1. A damaged last record in the active segment (a flipped bit, same length).
+            // 1. A torn last record in the active segment: its last 30 bytes never reached the disk (a crash
+            //    mid-append). (A complete record with a flipped bit is damage a repair cannot heal without losing
+            //    its seq: CrashTests and the backup-healer tests cover that one.)
             string segment = Kit.Segment(store);
             long lastLine = Kit.LineStart(segment, 20);
-            long segmentLength = new FileInfo(segment).Length;
-            Kit.FlipByte(segment, -30);
+            long segmentLength = new FileInfo(segment).Length - 30;
+            using (var f = new FileStream(segment, FileMode.Open, FileAccess.Write))
+            {
+                f.SetLength(segmentLength);
+            }
+
             var t0 = DateTimeOffset.UtcNow;
             var detected = m.WaitFor(e => MonitorProcess.Kind(e) == "DamageDetected" && Str(e, "target") == store, TimeSpan.FromSeconds(30));
             Assert.True(detected.HasValue, "store damage not detected. stderr: " + m.StdErr);

@@ -211,12 +211,73 @@ namespace BmadGuard.Tests.Store
             yield return new object[] { "a record without its newline", new Func<byte[], byte[]>(full => full.AsSpan(0, full.Length - 1).ToArray()) };
             yield return new object[] { "zeros", new Func<byte[], byte[]>(_ => new byte[4096]) };
             yield return new object[] { "zeros with a newline", new Func<byte[], byte[]>(_ => Enumerable.Repeat((byte)0, 100).Append((byte)'\n').Concat(new byte[50]).ToArray()) };
-            yield return new object[] { "a full line whose checksum is wrong", new Func<byte[], byte[]>(full =>
+            yield return new object[] { "a full line with a zeroed page in it", new Func<byte[], byte[]>(full =>
             {
                 var b = (byte[])full.Clone();
-                b[20] ^= 0x01;
+                Array.Clear(b, 10, 20); // a power loss: an unsynced page came back as zeros
                 return b;
             }) };
+        }
+
+        [Fact]
+        public void A_complete_last_record_with_a_changed_byte_is_damage_kept_in_place_and_its_seq_is_never_reused()
+        {
+            using var dir = new TempDir();
+            string store = dir.Combine("store");
+            StoreInspector.Init(store);
+            for (int i = 1; i <= 5; i++)
+            {
+                Assert.Equal(0, Support.Cli.Run("publish", "--store", store, "--type", "flip.test", "--data", $"{{\"marker\":\"m{i}\"}}").ExitCode);
+            }
+
+            // A consumer has read all five, the fifth included.
+            Assert.Equal(5, Support.Cli.Run("get", "--store", store, "--consumer", "qa").Lines.Length);
+
+            // Then one bit of the fifth record flips on disk.
+            string segment = Directory.GetFiles(Path.Combine(store, "segments"), "segment-*.jsonl").Single();
+            byte[] flipped = File.ReadAllBytes(segment);
+            int fifth = Array.LastIndexOf(flipped, (byte)'\n', flipped.Length - 2) + 1;
+            int marker = fifth + Encoding.UTF8.GetString(flipped, fifth, flipped.Length - fifth).IndexOf("\"m5\"", StringComparison.Ordinal) + 2;
+            flipped[marker] ^= 0x02; // "m5" -> "o5": still JSON, same length
+            File.WriteAllBytes(segment, flipped);
+
+            // A writer refuses (it would otherwise cut the record and give seq 5 to a new event that qa would skip).
+            var publish = Support.Cli.Run("publish", "--store", store, "--type", "flip.test", "--data", "{\"marker\":\"m6\"}");
+            Assert.Equal(1, publish.ExitCode);
+            Assert.Contains("StoreDamaged", publish.StdErr);
+            Assert.Contains($"'{segment}' at byte {fifth}", publish.StdErr);
+            Assert.Contains("complete but fails its checksum", publish.StdErr);
+            Assert.Equal(flipped, File.ReadAllBytes(segment));
+            Assert.False(Directory.Exists(Path.Combine(store, "quarantine")) && Directory.EnumerateFiles(Path.Combine(store, "quarantine")).Any());
+
+            // A reader gets the four good events, then the damage, named.
+            var get = Support.Cli.Run("get", "--store", store);
+            Assert.Equal(1, get.ExitCode);
+            Assert.Equal(4, get.Lines.Length);
+            Assert.Contains($"at byte {fifth}", get.StdErr);
+
+            // Test-BmadIntegrity: an error naming the seq, not a torn-tail warning.
+            var report = Core.Integrity.StoreVerifier.Verify(store, new Core.Integrity.StoreVerifyOptions { IncludeRegisteredChecks = false });
+            Assert.False(report.Healthy);
+            Assert.DoesNotContain(report.Findings, f => f.Code == Core.Integrity.FindingCodes.TornTail);
+            var damaged = Assert.Single(report.Findings, f => f.Code == Core.Integrity.FindingCodes.RecordDamaged);
+            Assert.Equal(fifth, damaged.Offset);
+            Assert.Contains("seqs 5", damaged.Message);
+
+            // Repair without a backup: the bytes go to quarantine whole, seq 5 becomes a bmadguard.lost placeholder.
+            var repair = Support.Cli.Run("repair", "--store", store);
+            Assert.True(repair.ExitCode == 0, repair.StdOut + repair.StdErr);
+            string quarantined = Directory.GetFiles(Path.Combine(store, "quarantine")).Single();
+            Assert.Equal(flipped, File.ReadAllBytes(quarantined));
+            var records = StoreInspector.AssertClean(store);
+            Assert.Equal(new long[] { 1, 2, 3, 4, 5 }, records.Select(r => r.Seq));
+            Assert.Equal(Core.Integrity.StoreRepair.LostEventType, records[4].Type);
+
+            // The store takes events again from seq 6, and qa (at seq 5) gets the new one: nothing skipped.
+            Assert.Equal(0, Support.Cli.Run("publish", "--store", store, "--type", "flip.test", "--data", "{\"marker\":\"m6\"}").ExitCode);
+            var qa = Support.Cli.Run("get", "--store", store, "--consumer", "qa");
+            Assert.Equal(0, qa.ExitCode);
+            Assert.Contains("\"seq\":6", Assert.Single(qa.Lines));
         }
 
         [Theory]
