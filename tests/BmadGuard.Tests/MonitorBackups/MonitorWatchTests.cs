@@ -319,6 +319,38 @@ namespace BmadGuard.Tests.MonitorBackups
         }
 
         [Fact]
+        public void Verify_store_without_a_monitor_reports_a_store_that_ends_below_a_same_epoch_backup_but_not_a_deliberate_rollback()
+        {
+            using var dir = new TempDir();
+            string store = SmallSegmentStore(dir, 30);
+            string b1 = Backup(store);
+            Publish(store, 31, 40);
+            string b2 = Backup(store);
+            Assert.Equal(0, Support.Cli.Run("verify", "--store", store).ExitCode);
+
+            // A deliberate rollback: Restore-BmadStore to the older backup bumps the writer epoch; b2 (seq 40) is not "ahead".
+            Assert.Equal(0, Support.Cli.Run("restore", "--store", store, "--backup", b1, "--force").ExitCode);
+            var afterRestore = Support.Cli.Run("verify", "--store", store);
+            Assert.True(afterRestore.ExitCode == 0, afterRestore.StdOut);
+            Assert.DoesNotContain("StoreBehindBackup", afterRestore.StdOut);
+
+            // Under the new epoch: new events, a backup, then the newest segment deleted.
+            Publish(store, 41, 50);
+            string b3 = Backup(store);
+            string newest = Segments(store).Last();
+            long firstGone = long.Parse(Path.GetFileNameWithoutExtension(newest).Substring("segment-".Length));
+            File.Delete(newest);
+            var r = Support.Cli.Run("verify", "--store", store);
+            Assert.Equal(1, r.ExitCode);
+            using var doc = JsonDocument.Parse(r.StdOut);
+            var finding = doc.RootElement.GetProperty("findings").EnumerateArray().Single(f => Str(f, "code") == "StoreBehindBackup");
+            Assert.Equal(newest, Str(finding, "file"));
+            Assert.Contains($"events {firstGone}..40 vanished", Str(finding, "message"));
+            Assert.Contains(b3, Str(finding, "message"));
+            Assert.DoesNotContain(b2, Str(finding, "message"));
+        }
+
+        [Fact]
         public void A_restarted_monitor_remembers_its_mark_and_sees_a_log_cut_at_a_record_boundary_while_it_was_down()
         {
             using var dir = new TempDir();
