@@ -379,3 +379,70 @@ namespace BmadGuard.Tests.MonitorBackups
         }
     }
 }
+
+namespace BmadGuard.Tests.MonitorBackups
+{
+    /// <summary>
+    /// Figures, reported and never asserted, on a 100k-event store: what the backup sweep costs (first read vs an unchanged,
+    /// cached backup), and how long a deleted newest segment takes to be detected and restored. Runs only with
+    /// BMADGUARD_MEASURE=1:
+    /// <c>BMADGUARD_MEASURE=1 dotnet test tests/BmadGuard.Tests -c Release --filter "FullyQualifiedName~MonitorWatchMeasurements" --logger "console;verbosity=detailed"</c>
+    /// </summary>
+    [Collection(MonitoringCollection.Name)]
+    public class MonitorWatchMeasurements
+    {
+        private readonly ITestOutputHelper _out;
+
+        public MonitorWatchMeasurements(ITestOutputHelper output) => _out = output;
+
+        [Fact]
+        public void BackupSweepCostAndVanishedSegmentRecoveryOnA100kEventStore()
+        {
+            if (Environment.GetEnvironmentVariable("BMADGUARD_MEASURE") != "1")
+            {
+                _out.WriteLine("Not measured: set BMADGUARD_MEASURE=1 to run the measurements.");
+                return;
+            }
+
+            const int events = 100_000;
+            using var dir = new TempDir();
+            string store = dir.Combine("store");
+            Assert.Equal(0, Support.Cli.Run("init", "--store", store, "--segment-max-bytes", "4194304").ExitCode);
+            using (var s = Core.Storage.FileEventStore.Open(store))
+            {
+                for (int start = 1; start <= events; start += 5000)
+                {
+                    s.Publish(Enumerable.Range(start, 5000).Select(i => Core.Events.EventDraft.FromJson("test.n", "kit", null, "{\"n\":" + i + "}")).ToList());
+                }
+            }
+
+            var backup = Support.Cli.Run("backup", "--store", store);
+            Assert.True(backup.ExitCode == 0, backup.StdErr);
+            long backupBytes = Directory.GetFiles(Path.Combine(store, "backups"), "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
+            var watch = new Core.Integration.BackupWatch();
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var first = watch.Verify(store, CancellationToken.None);
+            var firstTime = clock.Elapsed;
+            clock.Restart();
+            var cached = watch.Verify(store, CancellationToken.None);
+            var cachedTime = clock.Elapsed;
+            _out.WriteLine($"backup sweep: {backupBytes / 1048576.0:0.0} MiB in {Directory.GetFiles(Path.Combine(store, "segments")).Length} segments; first sweep read {first.BytesRead / 1048576.0:0.0} MiB in {firstTime.TotalMilliseconds:0} ms, " +
+                           $"unchanged sweep read {cached.BytesRead} bytes in {cachedTime.TotalMilliseconds:0.0} ms (ratio {firstTime.TotalMilliseconds / Math.Max(0.001, cachedTime.TotalMilliseconds):0}x)");
+
+            Kit.WriteConfig(store, "{ \"probeInterval\": \"0s\", \"deepInterval\": \"1h\" }");
+            using var m = new MonitorProcess("--store", store, "--on-damage", "restore"); // default interval 5 s
+            m.WaitReady(store);
+            Thread.Sleep(1000);
+            string newest = Directory.GetFiles(Path.Combine(store, "segments")).OrderBy(x => x, StringComparer.Ordinal).Last();
+            File.Delete(newest);
+            var t0 = DateTimeOffset.UtcNow;
+            var detected = m.WaitFor(e => MonitorProcess.Kind(e) == "DamageDetected", TimeSpan.FromSeconds(60));
+            var restored = m.WaitFor(e => MonitorProcess.Kind(e) == "Restored", TimeSpan.FromSeconds(120));
+            Assert.True(detected.HasValue && restored.HasValue, m.StdErr);
+            Assert.True(restored!.Value.GetProperty("verified").GetBoolean());
+            _out.WriteLine($"deleted newest segment of a {events}-event store: detected after {(MonitorProcess.Time(detected!.Value) - t0).TotalMilliseconds:0} ms, " +
+                           $"restored and verified after {(MonitorProcess.Time(restored.Value) - t0).TotalMilliseconds:0} ms (monitor's recovery time {restored.Value.GetProperty("recoveryMs").GetDouble():0} ms)");
+            Assert.Equal(events, Kit.Events(store, "test.n").Count);
+        }
+    }
+}
