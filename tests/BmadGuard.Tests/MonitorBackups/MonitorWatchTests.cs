@@ -350,6 +350,28 @@ namespace BmadGuard.Tests.MonitorBackups
             Assert.DoesNotContain(b2, Str(finding, "message"));
         }
 
+        private static long Epoch(string store)
+        {
+            using var held = Core.Storage.StoreLock.Acquire(Path.Combine(store, "writer.lock"), TimeSpan.FromSeconds(5));
+            return held.ReadEpoch();
+        }
+
+        [Fact]
+        public void A_repair_that_changes_the_log_bumps_the_writer_epoch_and_one_with_nothing_to_do_does_not()
+        {
+            using var dir = new TempDir();
+            string store = Kit.NewStore(dir, 6);
+            long e0 = Epoch(store);
+            Assert.Equal(0, Support.Cli.Run("repair", "--store", store).ExitCode);
+            Assert.Equal(e0, Epoch(store)); // nothing to repair: the mark stays valid
+
+            string segment = Kit.Segment(store);
+            Kit.FlipByte(segment, Kit.LineStart(segment, 3) + 7); // inside the log, no backup: repaired with a placeholder
+            var r = Support.Cli.Run("repair", "--store", store);
+            Assert.True(r.ExitCode == 0, r.StdOut + r.StdErr);
+            Assert.Equal(e0 + 1, Epoch(store)); // a deliberate change: a monitor's mark is re-based, not alarmed
+        }
+
         [Fact]
         public void A_restarted_monitor_remembers_its_mark_and_sees_a_log_cut_at_a_record_boundary_while_it_was_down()
         {
