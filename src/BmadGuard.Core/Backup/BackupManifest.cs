@@ -54,6 +54,15 @@ namespace BmadGuard.Core.Backup
         public long LastSeq { get; set; }
         public long EventCount { get; set; }
         public DateTimeOffset? LastTimestamp { get; set; }
+
+        /// <summary>
+        /// The store's writer epoch when the consistent point was recorded (read under the writers' lock); null in
+        /// manifests written before it existed and in safety backups. Optional member <c>writerEpoch</c>: readers that do
+        /// not know it ignore it. Restore and repair bump the epoch, so "same epoch, store ends below lastSeq" means
+        /// events vanished rather than a deliberate rollback.
+        /// </summary>
+        public long? WriterEpoch { get; set; }
+
         public List<ManifestFile> Files { get; set; } = new List<ManifestFile>();
 
         public byte[] Encode()
@@ -72,6 +81,10 @@ namespace BmadGuard.Core.Backup
                 w.WriteNumber("firstSeq", FirstSeq);
                 w.WriteNumber("lastSeq", LastSeq);
                 w.WriteNumber("eventCount", EventCount);
+                if (WriterEpoch.HasValue)
+                {
+                    w.WriteNumber("writerEpoch", WriterEpoch.Value);
+                }
                 if (LastTimestamp.HasValue)
                 {
                     w.WriteString("lastTimestamp", LastTimestamp.Value.ToString("o", CultureInfo.InvariantCulture));
@@ -167,6 +180,11 @@ namespace BmadGuard.Core.Backup
                     LastSeq = r.GetProperty("lastSeq").GetInt64(),
                     EventCount = r.GetProperty("eventCount").GetInt64(),
                 };
+                if (r.TryGetProperty("writerEpoch", out var we) && we.ValueKind == JsonValueKind.Number)
+                {
+                    m.WriterEpoch = we.GetInt64();
+                }
+
                 var lt = r.GetProperty("lastTimestamp");
                 m.LastTimestamp = lt.ValueKind == JsonValueKind.Null ? (DateTimeOffset?)null
                     : DateTimeOffset.ParseExact(lt.GetString()!, "o", CultureInfo.InvariantCulture, DateTimeStyles.None);

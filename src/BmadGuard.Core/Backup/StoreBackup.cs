@@ -154,12 +154,14 @@ namespace BmadGuard.Core.Backup
                 long lastSeq;
                 DateTimeOffset? lastTimestamp;
                 DateTimeOffset consistentAt;
+                long? writerEpoch = null;
                 byte[] meta;
                 StoreLock? held = lockHeld ? null : StoreLock.Acquire(Path.Combine(storeRoot, StorePaths.LockFileName), lockTimeout, cancellationToken);
                 try
                 {
                     (lastSeq, lastTimestamp) = RecordPoint(segmentsDir, safety, sources);
                     consistentAt = DateTimeOffset.UtcNow;
+                    writerEpoch = held?.ReadEpoch(); // with lockHeld (a restore's safety backup) the caller's handle has it; not needed there
                     meta = File.ReadAllBytes(Path.Combine(storeRoot, StorePaths.MetaFileName));
                 }
                 finally
@@ -182,6 +184,7 @@ namespace BmadGuard.Core.Backup
                     FirstSeq = sources.Count > 0 ? sources[0].FirstSeq : 1,
                     LastSeq = lastSeq,
                     LastTimestamp = lastTimestamp,
+                    WriterEpoch = writerEpoch,
                 };
                 manifest.EventCount = Math.Max(0, lastSeq - manifest.FirstSeq + 1);
 

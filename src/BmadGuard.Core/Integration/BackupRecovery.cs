@@ -102,6 +102,15 @@ namespace BmadGuard.Core.Integration
         /// newer than it. Null when no verified backup covers the loss (nothing changed).
         /// </summary>
         public static BackupRecoveryResult? Recover(string storeRoot, IReadOnlyList<SeqRange>? lost, TimeSpan lockTimeout, CancellationToken cancellationToken)
+            => Recover(storeRoot, lost, lockTimeout, putBack: true, cancellationToken);
+
+        /// <summary>
+        /// As <see cref="Recover(string, IReadOnlyList{SeqRange}?, TimeSpan, CancellationToken)"/>; with
+        /// <paramref name="putBack"/> false the events newer than the backup stay in the kept-aside file (Restore-BmadStore's
+        /// semantics, the monitor's policy restore). Either way a backup that fails restore's deep check is skipped for the
+        /// next older one, so a damaged newest backup never blocks a restore an older verified one can do.
+        /// </summary>
+        public static BackupRecoveryResult? Recover(string storeRoot, IReadOnlyList<SeqRange>? lost, TimeSpan lockTimeout, bool putBack, CancellationToken cancellationToken)
         {
             long need = lost == null || lost.Count == 0 ? 0 : lost.Max(r => r.Last);
             var candidates = BackupCatalog.List(storeRoot, null, BackupCheck.Quick, null, cancellationToken)
@@ -128,7 +137,7 @@ namespace BmadGuard.Core.Integration
                 return null;
             }
 
-            return PutBack(storeRoot, report, lockTimeout);
+            return putBack ? PutBack(storeRoot, report, lockTimeout) : new BackupRecoveryResult(report, 0, null);
         }
 
         internal static BackupRecoveryResult FromRestore(RestoreReport report, long putBack, string? leftAside) => new BackupRecoveryResult(report, putBack, leftAside);

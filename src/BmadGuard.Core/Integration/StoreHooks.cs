@@ -99,7 +99,7 @@ namespace BmadGuard.Core.Integration
     /// <c>quarantine/restore-…-kept-aside.jsonl</c>, and moves the replaced segments to quarantine (never deleted).</item>
     /// </list>
     /// </summary>
-    public sealed class BackupHealer : IStoreHealer
+    public sealed class BackupHealer : IStoreHealer, ILostEventsHealer
     {
         private readonly ConditionalWeakTableLite _lost = new ConditionalWeakTableLite();
 
@@ -166,9 +166,9 @@ namespace BmadGuard.Core.Integration
             var lost = _lost.Get(store);
             try
             {
-                var r = PutBackNewerEvents
-                    ? BackupRecovery.Recover(store, lost, LockTimeout, cancellationToken)
-                    : BackupRecovery.FromRestore(StoreRestore.Restore(store, new RestoreRequest { Latest = true, LockTimeout = LockTimeout }, null, cancellationToken), 0, null);
+                // Newest verified backup first; one that fails the deep check (a byte changed since the listing's quick
+                // check) is skipped for the next older one. Policy restore leaves the newer events kept aside.
+                var r = BackupRecovery.Recover(store, PutBackNewerEvents ? lost : null, LockTimeout, PutBackNewerEvents, cancellationToken);
                 if (r == null)
                 {
                     return new HealResult(HealOutcome.NotPossible,
@@ -192,6 +192,51 @@ namespace BmadGuard.Core.Integration
             catch (BmadGuardException ex) when (ex.Code == ErrorCodes.BackupNotFound || ex.Code == ErrorCodes.BackupDamaged)
             {
                 return new HealResult(HealOutcome.NotPossible, ex.Message);
+            }
+            catch (BmadGuardException ex)
+            {
+                return new HealResult(HealOutcome.Failed, $"Restore failed: {ex.Message}");
+            }
+        }
+
+        /// <summary>
+        /// Brings back seqs <paramref name="firstLost"/>..<paramref name="lastLost"/> that vanished from a log that still
+        /// verifies (the newest segment deleted, a cut at a record boundary): the newest verified backup holding them is
+        /// restored (StoreRestore: writers' lock, safety backup of the current state, nothing deleted). Events the store
+        /// has beyond that backup are put back (policy repair) or stay kept aside (policy restore). When no backup holds
+        /// them all, the newest verified backup that holds some of them is restored, and the message names what is still missing.
+        /// </summary>
+        public HealResult RestoreLost(string store, long firstLost, long lastLost, CancellationToken cancellationToken)
+        {
+            try
+            {
+                var r = BackupRecovery.Recover(store, new[] { new SeqRange(firstLost, lastLost) }, LockTimeout, PutBackNewerEvents, cancellationToken);
+                string missing = "";
+                if (r == null)
+                {
+                    r = BackupRecovery.Recover(store, new[] { new SeqRange(firstLost, firstLost) }, LockTimeout, PutBackNewerEvents, cancellationToken);
+                    if (r == null)
+                    {
+                        return new HealResult(HealOutcome.NotPossible,
+                            $"No verified backup holds seq {firstLost} or later; the store was not touched. The vanished events cannot be brought back from backups.");
+                    }
+
+                    missing = $" No verified backup reaches seq {lastLost}: seqs {r.Restore.RestoredLastSeq + 1}..{lastLost} are still missing.";
+                }
+
+                var quarantined = new List<string>();
+                if (r.Restore.ReplacedSegments != null)
+                {
+                    quarantined.Add(r.Restore.ReplacedSegments);
+                }
+
+                if (r.Restore.KeptAsideFile != null)
+                {
+                    quarantined.Add(r.Restore.KeptAsideFile);
+                }
+
+                return new HealResult(missing.Length == 0 ? HealOutcome.Healed : HealOutcome.Failed,
+                    $"Seqs {firstLost}..{lastLost} had vanished. " + r.Describe() + missing, quarantined, 0, r.Restore.Backup);
             }
             catch (BmadGuardException ex)
             {
@@ -285,6 +330,7 @@ namespace BmadGuard.Core.Integration
             Inspector = new VerifierInspector(),
             Healer = new BackupHealer(putBackNewerEvents: config.OnDamage != DamagePolicy.Restore),
             Backups = new StoreBackupTaker(config.BackupRetention ?? DefaultRetention),
+            BackupInspector = new BackupWatch(config.BackupReverify),
         };
     }
 }

@@ -342,6 +342,12 @@ namespace BmadGuard.Core.Integrity
         public const string LegacyExtraProperty = "LegacyExtraProperty";
         public const string SchemaViolation = "SchemaViolation";
         public const string ReadWithoutLock = "ReadWithoutLock";
+
+        // store against its backups (BackupIntegrityCheck)
+        /// <summary>A verified backup made under the store's current writer epoch holds seqs the store no longer has.</summary>
+        public const string StoreBehindBackup = "StoreBehindBackup";
+        /// <summary>The store-against-backups comparison could not run (writers' lock busy).</summary>
+        public const string BackupCrossCheckSkipped = "BackupCrossCheckSkipped";
     }
 
     /// <summary>Line and column (1-based; column in characters) of a byte offset in UTF-8 text.</summary>

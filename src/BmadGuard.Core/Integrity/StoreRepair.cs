@@ -231,8 +231,9 @@ namespace BmadGuard.Core.Integrity
                 // Damage Open cannot handle (settings, headers): the steps below deal with it.
             }
 
-            using (StoreLock.Acquire(Path.Combine(root, StorePaths.LockFileName), options.LockTimeout, cancellationToken))
+            using (var held = StoreLock.Acquire(Path.Combine(root, StorePaths.LockFileName), options.LockTimeout, cancellationToken))
             {
+                int actionsBefore = actions.Count;
                 var ctx = new Context(root, options, actions, lost);
                 var scan = StoreVerifier.Scan(root, new IntegrityReportBuilder(root, "store"), null, cancellationToken);
                 ctx.RepairSettings(scan);
@@ -244,6 +245,14 @@ namespace BmadGuard.Core.Integrity
 
                 ctx.RepairSegments(scan, cancellationToken);
                 ctx.RepairConsumers(scan);
+                if (actions.Count > actionsBefore)
+                {
+                    // Files under the store changed behind other processes' backs: a writer that cached its active segment
+                    // looks again, and a monitor's high-water mark (SeqWatermark) takes the repaired log as the new
+                    // baseline instead of reporting a deliberate change as vanished events. Still under the lock, so
+                    // anyone reading the epoch under it sees the change and the bump together.
+                    held.BumpEpoch();
+                }
             }
 
             // The store alone: a damaged backup is reported by verify, but it is not something a store repair fixes or needs.

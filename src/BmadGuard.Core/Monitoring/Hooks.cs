@@ -26,6 +26,11 @@ namespace BmadGuard.Core.Monitoring
         Unreadable,
         /// <summary>A guarded JSON file does not parse (truncated, half-written, garbage).</summary>
         InvalidJson,
+        /// <summary>
+        /// The log is valid but ends below the monitor's high-water mark under the same writer epoch (the newest segment
+        /// deleted, the log cut at a record boundary): acknowledged events vanished. See <see cref="SeqWatermark"/>.
+        /// </summary>
+        LogShrunk,
     }
 
     /// <summary>One piece of damage, with where it is.</summary>
@@ -43,6 +48,11 @@ namespace BmadGuard.Core.Monitoring
         public string Path { get; }
         public long? Offset { get; }
         public string Message { get; }
+
+        /// <summary>For <see cref="FindingKind.LogShrunk"/>: the first and last seq that vanished.</summary>
+        public long? LostFirst { get; set; }
+
+        public long? LostLast { get; set; }
 
         /// <summary>A stable identity for alert de-duplication: the same damage in the same place.</summary>
         public string Key => $"{Kind}:{Path}";
@@ -130,6 +140,72 @@ namespace BmadGuard.Core.Monitoring
 
         /// <summary>Replaces the store with its latest verified backup (damaged files kept in quarantine).</summary>
         HealResult RestoreLatest(string store, CancellationToken cancellationToken);
+    }
+
+    /// <summary>
+    /// Optional for an <see cref="IStoreHealer"/>: brings back seqs that vanished from a log that still verifies
+    /// (<see cref="FindingKind.LogShrunk"/>), from the newest verified backup holding them. Repair cannot: there is
+    /// nothing damaged to repair.
+    /// </summary>
+    public interface ILostEventsHealer
+    {
+        HealResult RestoreLost(string store, long firstLost, long lastLost, CancellationToken cancellationToken);
+    }
+
+    /// <summary>One damaged backup as the monitor's backup sweep found it.</summary>
+    public sealed class BackupProblem
+    {
+        public BackupProblem(string name, string path, IReadOnlyList<IntegrityFinding> findings, IReadOnlyList<string> codes)
+        {
+            Name = name;
+            Path = path;
+            Findings = findings;
+            Codes = codes;
+        }
+
+        /// <summary>The backup's name (its directory name).</summary>
+        public string Name { get; }
+
+        /// <summary>The backup directory.</summary>
+        public string Path { get; }
+
+        /// <summary>What does not match the manifest: the backup file and byte offset where known.</summary>
+        public IReadOnlyList<IntegrityFinding> Findings { get; }
+
+        /// <summary>The backup verifier's codes (BackupFileHashMismatch, BackupManifestMissing, …), one per finding.</summary>
+        public IReadOnlyList<string> Codes { get; }
+
+        /// <summary>Changes when the damage changes (a new alert and audit entry), stable while it stays the same.</summary>
+        public string Signature => string.Join("|", Findings.Select((f, i) => Codes[i] + ":" + f.Path + "@" + f.Offset));
+    }
+
+    /// <summary>What one sweep over a store's backups found.</summary>
+    public sealed class BackupSweep
+    {
+        public BackupSweep(int backups, int read, long bytesRead, IReadOnlyList<BackupProblem> damaged, TimeSpan duration)
+        {
+            Backups = backups;
+            Read = read;
+            BytesRead = bytesRead;
+            Damaged = damaged;
+            Duration = duration;
+        }
+
+        /// <summary>Backups looked at (temporary ones excluded).</summary>
+        public int Backups { get; }
+
+        /// <summary>Backups read in full this time (the others were unchanged and verified recently).</summary>
+        public int Read { get; }
+
+        public long BytesRead { get; }
+        public IReadOnlyList<BackupProblem> Damaged { get; }
+        public TimeSpan Duration { get; }
+    }
+
+    /// <summary>Verifies a store's backups against their manifests (on the monitor's deep schedule).</summary>
+    public interface IBackupInspector
+    {
+        BackupSweep Verify(string store, CancellationToken cancellationToken);
     }
 
     /// <summary>A backup as the monitor and the health report see it.</summary>

@@ -75,7 +75,7 @@ namespace BmadGuard.Core.Monitoring
     /// <code>
     /// { "interval": "5s", "deepInterval": "10m", "onDamage": "repair", "backupInterval": "1h",
     ///   "backupKeep": { "last": 24, "daily": 7, "weekly": 4 },
-    ///   "probeInterval": "15m", "files": ["/srv/bmad/shared_context.json"],
+    ///   "probeInterval": "15m", "backupReverify": "24h", "files": ["/srv/bmad/shared_context.json"],
     ///   "alerts": { "slackWebhook": "https://hooks.slack.com/services/…", "webhook": "https://…",
     ///               "smtp": { "host": "mail", "port": 25, "from": "bmad@x", "to": ["ops@x"], "username": "u", "passwordEnv": "SMTP_PASSWORD" },
     ///               "dedupeWindow": "10m", "escalateAfter": "30m", "minSeverity": "warning", "retries": 3, "retryDelay": "500ms", "timeout": "10s" },
@@ -98,6 +98,13 @@ namespace BmadGuard.Core.Monitoring
 
         /// <summary>Retention applied after each scheduled backup (<c>"backupKeep": {"last","hourly","daily","weekly"}</c>); null for the default (last 24, daily 7).</summary>
         public BmadGuard.Core.Backup.RetentionPolicy? BackupRetention { get; set; }
+
+        /// <summary>
+        /// How long a backup that verified and has not changed since (same manifest, same file sizes and times) is trusted
+        /// before the deep schedule reads it in full again (<c>"backupReverify"</c>, default 24h; 0s: on every deep pass).
+        /// Changed and damaged backups are read on every deep pass.
+        /// </summary>
+        public TimeSpan BackupReverify { get; set; } = TimeSpan.FromHours(24);
 
         /// <summary>How often the monitor publishes a <c>bmadguard.probe</c> round trip (publish latency metric); zero for never.</summary>
         public TimeSpan ProbeInterval { get; set; } = TimeSpan.FromMinutes(15);
@@ -180,6 +187,7 @@ namespace BmadGuard.Core.Monitoring
                     case "onDamage": c.OnDamage = ParsePolicy(Str(p)); break;
                     case "backupInterval": c.BackupInterval = p.Value.ValueKind == JsonValueKind.Null ? (TimeSpan?)null : Durations.Parse(Str(p), "backupInterval"); break;
                     case "probeInterval": c.ProbeInterval = Durations.Parse(Str(p), "probeInterval"); break;
+                    case "backupReverify": c.BackupReverify = Durations.Parse(Str(p), "backupReverify"); break;
                     case "backupKeep":
                         var keep = new BmadGuard.Core.Backup.RetentionPolicy();
                         foreach (var k in Obj(p, path))
@@ -314,6 +322,11 @@ namespace BmadGuard.Core.Monitoring
             if (BackupInterval.HasValue)
             {
                 CheckInterval(BackupInterval.Value, "backupInterval", TimeSpan.FromSeconds(1), TimeSpan.FromDays(365));
+            }
+
+            if (BackupReverify < TimeSpan.Zero || BackupReverify > TimeSpan.FromDays(365))
+            {
+                throw Invalid($"backupReverify must be 0s to 365d, not {Durations.Format(BackupReverify)}.");
             }
 
             if (ProbeInterval != TimeSpan.Zero)

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Globalization;
+using System.Linq;
 using System.Text.Json;
 using System.Threading;
 using BmadGuard.Core.Alerts;
@@ -29,7 +30,7 @@ namespace BmadGuard.Core.Monitoring
 
         public string Message { get; }
 
-        /// <summary>The event's name: Checked, DamageDetected, Repaired, Restored, AlertSent, AlertFailed, BackupTaken, OutboxReplayed.</summary>
+        /// <summary>The event's name: Checked, DamageDetected, Repaired, Restored, AlertSent, AlertFailed, BackupTaken, BackupDamaged, BackupDamageCleared, OutboxReplayed.</summary>
         public string Event => GetType().Name;
 
         public void WriteJson(Utf8JsonWriter w)
@@ -265,6 +266,71 @@ namespace BmadGuard.Core.Monitoring
             }
 
             w.WriteNumber("durationMs", Math.Round(Duration.TotalMilliseconds, 3));
+        }
+    }
+
+    /// <summary>
+    /// A backup of the store does not match its manifest (found by the deep schedule's backup sweep). The store itself
+    /// is not touched for it; restore skips the backup. Raised again only when the damage changes.
+    /// </summary>
+    public sealed class BackupDamaged : MonitorEvent
+    {
+        public BackupDamaged(string store, BackupProblem problem)
+            : base(store, string.Join(" ", problem.Findings.Select(f => f.Message)))
+        {
+            Backup = problem.Name;
+            BackupPath = problem.Path;
+            Findings = problem.Findings;
+            Codes = problem.Codes;
+        }
+
+        public string Backup { get; }
+        public string BackupPath { get; }
+        public IReadOnlyList<IntegrityFinding> Findings { get; }
+        public IReadOnlyList<string> Codes { get; }
+
+        protected override void WriteFields(Utf8JsonWriter w)
+        {
+            w.WriteString("backup", Backup);
+            w.WriteString("backupPath", BackupPath);
+            w.WriteStartArray("findings");
+            for (int i = 0; i < Findings.Count; i++)
+            {
+                w.WriteStartObject();
+                w.WriteString("code", Codes[i]);
+                w.WriteString("file", Findings[i].Path);
+                if (Findings[i].Offset.HasValue)
+                {
+                    w.WriteNumber("offset", Findings[i].Offset!.Value);
+                }
+
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+        }
+    }
+
+    /// <summary>A backup reported damaged verifies again, or is gone.</summary>
+    public sealed class BackupDamageCleared : MonitorEvent
+    {
+        public BackupDamageCleared(string store, string backup, string backupPath, bool gone)
+            : base(store, gone ? $"Backup '{backup}' is gone." : $"Backup '{backup}' verifies again.")
+        {
+            Backup = backup;
+            BackupPath = backupPath;
+            Gone = gone;
+        }
+
+        public string Backup { get; }
+        public string BackupPath { get; }
+        public bool Gone { get; }
+
+        protected override void WriteFields(Utf8JsonWriter w)
+        {
+            w.WriteString("backup", Backup);
+            w.WriteString("backupPath", BackupPath);
+            w.WriteBoolean("gone", Gone);
         }
     }
 

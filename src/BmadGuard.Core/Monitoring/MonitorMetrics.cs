@@ -42,6 +42,17 @@ namespace BmadGuard.Core.Monitoring
         public long OutboxReplayed { get; private set; }
         public long OutboxPending { get; set; }
 
+        /// <summary>Backups that do not match their manifest right now (the last backup sweep).</summary>
+        public long BackupsDamaged { get; private set; }
+
+        /// <summary>Damaged backups found (each backup counted again only when its damage changes).</summary>
+        public long BackupDamageFound { get; private set; }
+
+        public long BackupSweeps { get; private set; }
+
+        /// <summary>Backup bytes read by the sweeps (unchanged, recently verified backups are not read again).</summary>
+        public long BackupBytesVerified { get; private set; }
+
         public sealed class RecoveryRecord
         {
             public RecoveryRecord(string target, string action, bool success, TimeSpan recoveryTime, DateTimeOffset at)
@@ -86,6 +97,14 @@ namespace BmadGuard.Core.Monitoring
         }
 
         public void Damage() => Locked(() => DamageFound++);
+
+        public void BackupSweep(int damagedNow, int newlyDamaged, long bytesRead) => Locked(() =>
+        {
+            BackupSweeps++;
+            BackupsDamaged = damagedNow;
+            BackupDamageFound += newlyDamaged;
+            BackupBytesVerified += bytesRead;
+        });
 
         public void Healed(string target, string action, bool success, TimeSpan recoveryTime)
         {
@@ -204,6 +223,10 @@ namespace BmadGuard.Core.Monitoring
                 Metric("bmadguard_monitor_alerts_failed_total", "counter", "Alert deliveries that failed after retries.", AlertsFailed);
                 Metric("bmadguard_monitor_outbox_replayed_total", "counter", "Spooled events replayed into the store.", OutboxReplayed);
                 Metric("bmadguard_monitor_outbox_pending", "gauge", "Spooled events waiting for the store.", OutboxPending);
+                Metric("bmadguard_monitor_backups_damaged", "gauge", "Backups that do not match their manifest (last backup sweep).", BackupsDamaged);
+                Metric("bmadguard_monitor_backup_damage_found_total", "counter", "Damaged backups found by the backup sweeps.", BackupDamageFound);
+                Metric("bmadguard_monitor_backup_sweeps_total", "counter", "Backup sweeps run (on the deep schedule).", BackupSweeps);
+                Metric("bmadguard_monitor_backup_verified_bytes_total", "counter", "Backup bytes read and checked against their manifests.", BackupBytesVerified);
                 var last = _recoveries.LastOrDefault();
                 Metric("bmadguard_monitor_last_recovery_seconds", "gauge", "Damage-detected to verified-healthy time of the last repair or restore (NaN before the first).", last == null ? double.NaN : last.RecoveryTime.TotalSeconds);
                 Summary("bmadguard_monitor_publish_latency_seconds", "Round-trip probe publish latency (recent samples).", _publishMs);
@@ -252,6 +275,10 @@ namespace BmadGuard.Core.Monitoring
                     w.WriteNumber("alertsFailed", AlertsFailed);
                     w.WriteNumber("outboxReplayed", OutboxReplayed);
                     w.WriteNumber("outboxPending", OutboxPending);
+                    w.WriteNumber("backupsDamaged", BackupsDamaged);
+                    w.WriteNumber("backupDamageFound", BackupDamageFound);
+                    w.WriteNumber("backupSweeps", BackupSweeps);
+                    w.WriteNumber("backupBytesVerified", BackupBytesVerified);
                     Ms("publishLatencyP50Ms", Percentile(_publishMs, 50));
                     Ms("publishLatencyP99Ms", Percentile(_publishMs, 99));
                     Ms("verifyLatencyP50Ms", Percentile(_verifyMs, 50));

@@ -25,6 +25,9 @@ namespace BmadGuard.Core.Monitoring
         public IStoreHealer Healer { get; set; } = new Integration.BackupHealer();
         public IBackupTaker Backups { get; set; } = new Integration.StoreBackupTaker(Integration.DefaultHooks.DefaultRetention);
 
+        /// <summary>Verifies the store's backups on the deep schedule (damaged backups are alerted, never "healed"); null for none.</summary>
+        public IBackupInspector? BackupInspector { get; set; } = new Integration.BackupWatch();
+
         /// <summary>Replaces the channels built from the configuration (tests, Send-BmadAlert with -Channel).</summary>
         public IReadOnlyList<IAlertChannel>? Channels { get; set; }
     }
@@ -117,6 +120,8 @@ namespace BmadGuard.Core.Monitoring
             public DateTimeOffset LastBackup;
             public DateTimeOffset LastProbe;
             public bool BackupUnavailableNoted;
+            public SeqWatch Seqs = null!;
+            public Dictionary<string, BackupProblem> DamagedBackups = new Dictionary<string, BackupProblem>(StringComparer.Ordinal);
             public (DateTimeOffset Time, bool Deep, bool Ok, int Findings)? LastCheck;
             public (DateTimeOffset Time, string Action, string Target, string Outcome, string Message)? LastAction;
         }
@@ -155,6 +160,7 @@ namespace BmadGuard.Core.Monitoring
                     st.Alerts = new AlertDispatcher(_config.Alerts, channels, st.Audit, _redactor, Emit);
                     st.Outbox = new EventOutbox(root, _config.OutboxReserveBytes);
                     st.LastDeep = st.LastBackup = st.LastProbe = Started;
+                    st.Seqs = new SeqWatch(root, SeqWatermark.Load(root));
                     _stores.Add(st);
                     try
                     {
@@ -369,10 +375,18 @@ namespace BmadGuard.Core.Monitoring
             foreach (var st in _stores)
             {
                 bool deep = forceDeep || now - st.LastDeep >= _config.DeepInterval;
+                if (deep)
+                {
+                    st.LastDeep = now; // from the pass's start, so a deep pass comes every DeepInterval, not one interval later
+                }
                 var (d, h, s) = Safely(st, st.Root, "check", () => CheckStore(st, deep, ct));
                 damaged += d;
                 healed += h;
                 still += s;
+                if (deep)
+                {
+                    Safely(st, st.Root, "backup verify", () => VerifyBackups(st, ct));
+                }
             }
 
             foreach (var ft in _files)
@@ -443,15 +457,38 @@ namespace BmadGuard.Core.Monitoring
                 result = new IntegrityResult(st.Root, deep, new[] { new IntegrityFinding(FindingKind.Unreadable, st.Root, null, $"The check could not run: {ex.Message}") }, 0, 0, TimeSpan.Zero);
             }
 
-            if (deep)
-            {
-                st.LastDeep = DateTimeOffset.UtcNow;
-            }
-
+            result = WithSeqWatch(st, result, ct);
             st.Metrics.CheckRun(deep, result.Duration);
             st.LastCheck = (DateTimeOffset.UtcNow, deep, result.Ok, result.Findings.Count);
             Emit(new Checked(result));
-            return Handle(st, st, result, ct, heal: () => HealStore(st, result, ct), recheck: () => _hooks.Inspector.QuickCheck(st.Root, ct));
+            return Handle(st, st, result, ct, heal: () => HealStore(st, result, ct), recheck: () => WithSeqWatch(st, _hooks.Inspector.QuickCheck(st.Root, ct), ct));
+        }
+
+        /// <summary>
+        /// Adds a <see cref="FindingKind.LogShrunk"/> finding when the log ends below the high-water mark under the same
+        /// writer epoch; advances the mark when the store is healthy.
+        /// </summary>
+        private static IntegrityResult WithSeqWatch(StoreTarget st, IntegrityResult result, CancellationToken ct)
+        {
+            // A segment file that was there at the previous check and is gone now is judged by the mark, which knows
+            // the writer epoch: a restore replaces the segments on purpose (new epoch, not damage); a deleted newest
+            // segment under the same epoch is LogShrunk. A segment gone from the middle or the start of the log is still
+            // reported by the structural checks (SeqGap, "starts at seq N").
+            string segmentsDir = Path.Combine(st.Root, StorePaths.SegmentsDirName) + Path.DirectorySeparatorChar;
+            var findings = result.Findings
+                .Where(f => !(f.Kind == FindingKind.Missing && f.Path.StartsWith(segmentsDir, StringComparison.Ordinal) && !File.Exists(f.Path)))
+                .ToList();
+            // The mark is compared only with a store that otherwise looks healthy: damage (a damaged last record lowers
+            // the last valid seq) is reported and healed by its own path, and the monitor's own heal resets the mark.
+            var shrunk = findings.Count == 0 ? st.Seqs.Check(advance: true, ct) : null;
+            if (shrunk != null)
+            {
+                findings.Add(shrunk);
+            }
+
+            return findings.Count == result.Findings.Count && shrunk == null
+                ? result
+                : new IntegrityResult(result.Target, result.Deep, findings, result.BytesChecked, result.RecordsChecked, result.Duration);
         }
 
         private (int Damaged, int Healed, int Still) CheckFile(FileTarget ft, CancellationToken ct)
@@ -566,7 +603,39 @@ namespace BmadGuard.Core.Monitoring
 
         private (string, HealResult, TimeSpan)? HealStore(StoreTarget st, IntegrityResult damage, CancellationToken ct)
         {
+            var done = HealStoreCore(st, damage, ct);
+            if (done is { } d && d.Item2.Success)
+            {
+                st.Seqs.Reset(); // the monitor's own repair or restore changed the log on purpose: take a new mark
+            }
+
+            return done;
+        }
+
+        private (string, HealResult, TimeSpan)? HealStoreCore(StoreTarget st, IntegrityResult damage, CancellationToken ct)
+        {
             var clock = Stopwatch.StartNew();
+            var vanished = damage.Findings.Where(f => f.Kind == FindingKind.LogShrunk && f.LostFirst.HasValue).ToList();
+            if (vanished.Count > 0)
+            {
+                // Nothing to repair (the log verifies, it is just shorter): bring the vanished seqs back from the newest
+                // verified backup that holds them. StoreRestore makes the safety backup of the current state itself.
+                long first = vanished.Min(f => f.LostFirst!.Value), last = vanished.Max(f => f.LostLast ?? f.LostFirst!.Value);
+                if (!(_hooks.Healer is ILostEventsHealer lostHealer))
+                {
+                    return ("restore", new HealResult(HealOutcome.NotAvailable, $"This monitor's healer cannot bring back vanished seqs {first}..{last}; restore a backup by hand."), clock.Elapsed);
+                }
+
+                var safetyFirst = _hooks.Backups.TakeBackup(st.Root, "safety", ct);
+                st.Audit.Write("backup.safety", st.Root, safetyFirst.Available ? (safetyFirst.Success ? "ok" : "failed") : "unavailable", safetyFirst.Message);
+                if (safetyFirst.Available && !safetyFirst.Success)
+                {
+                    return ("restore", new HealResult(HealOutcome.Failed, $"Restore not attempted: the safety backup failed ({safetyFirst.Message})."), clock.Elapsed);
+                }
+
+                return ("restore", lostHealer.RestoreLost(st.Root, first, last, ct), clock.Elapsed);
+            }
+
             // Repair first, under both policies: the healer repairs only what it can without losing records.
             // When that is not possible (damage inside the log), both policies restore from the latest verified
             // backup: Repair puts the events newer than the backup back (nothing lost), Restore leaves them in the
@@ -591,6 +660,53 @@ namespace BmadGuard.Core.Monitoring
         }
 
         // ------------------------------------------------------------------ schedules
+
+        /// <summary>
+        /// The deep schedule's backup sweep: a backup that does not match its manifest is audited, counted and alerted
+        /// (its own key, so de-duplication and escalation work per backup) and reported as <see cref="BackupDamaged"/>;
+        /// one that verifies again or is gone is resolved. The store is never repaired or restored for it.
+        /// </summary>
+        private void VerifyBackups(StoreTarget st, CancellationToken ct)
+        {
+            var inspector = _hooks.BackupInspector;
+            if (inspector == null)
+            {
+                return;
+            }
+
+            var sweep = inspector.Verify(st.Root, ct);
+            int fresh = 0;
+            var now = new Dictionary<string, BackupProblem>(StringComparer.Ordinal);
+            foreach (var p in sweep.Damaged)
+            {
+                now[p.Path] = p;
+                string key = "backup-damaged:" + p.Path;
+                string where = string.Join("\n", p.Findings.Select((f, i) => $"{p.Codes[i]} {f.Path}{(f.Offset.HasValue ? " at byte " + f.Offset.Value : "")}"));
+                string text = string.Join(" ", p.Findings.Select(f => f.Message)) +
+                              $"\nThe store was not touched: restore skips this backup and uses the newest one that verifies. Take a new backup (bmadguard backup) and remove or keep '{p.Path}' for inspection.";
+                if (!st.DamagedBackups.TryGetValue(p.Path, out var before) || before.Signature != p.Signature)
+                {
+                    fresh++;
+                    Emit(new BackupDamaged(st.Root, p));
+                    st.Audit.Write("backup.damaged", p.Path, "found", string.Join(" ", p.Findings.Select(f => f.Message)), sweep.Duration,
+                        new Dictionary<string, object?> { ["backup"] = p.Name, ["findings"] = p.Findings.Select((f, i) => $"{p.Codes[i]} {f.Path}{(f.Offset.HasValue ? " @" + f.Offset : "")}").ToList() });
+                    st.LastAction = (DateTimeOffset.UtcNow, "backup.verify", p.Path, "damaged", $"Backup '{p.Name}' is damaged: {where}");
+                }
+
+                st.Alerts.Raise(key, AlertSeverity.Error, $"Backup '{p.Name}' of {st.Root} is damaged", where + "\n" + text, p.Path);
+            }
+
+            foreach (var old in st.DamagedBackups.Values.Where(o => !now.ContainsKey(o.Path)).ToList())
+            {
+                bool gone = !Directory.Exists(old.Path);
+                Emit(new BackupDamageCleared(st.Root, old.Name, old.Path, gone));
+                st.Audit.Write("backup.damage.cleared", old.Path, "ok", gone ? $"Backup '{old.Name}' is gone." : $"Backup '{old.Name}' verifies again.");
+                st.Alerts.Resolve("backup-damaged:" + old.Path, gone ? $"Backup '{old.Name}' is gone." : $"Backup '{old.Name}' verifies against its manifest again.");
+            }
+
+            st.DamagedBackups = now;
+            st.Metrics.BackupSweep(now.Count, fresh, sweep.BytesRead);
+        }
 
         private void ScheduledBackup(StoreTarget st, CancellationToken ct)
         {
@@ -762,7 +878,16 @@ namespace BmadGuard.Core.Monitoring
                 w.WriteNumber("alertsSuppressed", st.Alerts.Suppressed);
                 w.WriteNumber("backups", m.BackupsAttempted);
                 w.WriteNumber("outboxReplayed", m.OutboxReplayed);
+                w.WriteNumber("backupsDamaged", m.BackupsDamaged);
                 w.WriteEndObject();
+                w.WriteStartArray("damagedBackups");
+                foreach (var b in st.DamagedBackups.Values)
+                {
+                    w.WriteStringValue(b.Path);
+                }
+
+                w.WriteEndArray();
+                st.Seqs.Mark?.WriteJson(w, "highWater");
                 w.WriteStartArray("openProblems");
                 foreach (var p in st.Alerts.OpenProblems)
                 {

@@ -6,7 +6,7 @@ namespace BmadGuard
 {
     /// <summary>
     /// One thing the monitor saw or did, as Start-BmadMonitor writes it: Event is Checked, DamageDetected, Repaired,
-    /// Restored, AlertSent, AlertFailed, BackupTaken or OutboxReplayed; the other properties are filled where they apply.
+    /// Restored, AlertSent, AlertFailed, BackupTaken, BackupDamaged, BackupDamageCleared or OutboxReplayed; the other properties are filled where they apply.
     /// </summary>
     public sealed class BmadMonitorEvent
     {
@@ -54,13 +54,22 @@ namespace BmadGuard
                     Backup = b.Backup;
                     Duration = b.Duration;
                     break;
+                case BackupDamaged bd:
+                    Ok = false;
+                    Backup = bd.Backup;
+                    Findings = bd.Findings.Select(f => redact(f.Message)).ToArray();
+                    break;
+                case BackupDamageCleared bc:
+                    Ok = true;
+                    Backup = bc.Backup;
+                    break;
                 case OutboxReplayed o:
                     Ok = o.Pending == 0;
                     break;
             }
         }
 
-        /// <summary>Checked, DamageDetected, Repaired, Restored, AlertSent, AlertFailed, BackupTaken or OutboxReplayed.</summary>
+        /// <summary>Checked, DamageDetected, Repaired, Restored, AlertSent, AlertFailed, BackupTaken, BackupDamaged, BackupDamageCleared or OutboxReplayed.</summary>
         public string Event { get; }
 
         /// <summary>When it happened.</summary>
@@ -72,7 +81,7 @@ namespace BmadGuard
         /// <summary>What happened, for a person (secrets redacted).</summary>
         public string Message { get; }
 
-        /// <summary>Checked: clean. Repaired/Restored: verified afterwards. AlertSent/AlertFailed: delivered. BackupTaken: succeeded.</summary>
+        /// <summary>Checked: clean. Repaired/Restored: verified afterwards. AlertSent/AlertFailed: delivered. BackupTaken: succeeded. BackupDamaged: false; BackupDamageCleared: true.</summary>
         public bool? Ok { get; }
 
         /// <summary>Checked/DamageDetected: a deep verify rather than a quick check.</summary>
@@ -81,7 +90,7 @@ namespace BmadGuard
         /// <summary>DamageDetected: the policy acting on it (Alert, Repair, Restore).</summary>
         public string? Policy { get; }
 
-        /// <summary>DamageDetected: what was found, one line each.</summary>
+        /// <summary>DamageDetected/BackupDamaged: what was found, one line each (a backup finding names the file and byte offset).</summary>
         public string[] Findings { get; }
 
         /// <summary>Repaired/Restored: Healed, NotNeeded, NotPossible, NotAvailable or Failed.</summary>
@@ -96,7 +105,7 @@ namespace BmadGuard
         /// <summary>AlertSent/AlertFailed: Info, Warning, Error or Critical.</summary>
         public string? Severity { get; }
 
-        /// <summary>BackupTaken: the backup's name; Restored: the backup restored from.</summary>
+        /// <summary>BackupTaken: the backup's name; Restored: the backup restored from; BackupDamaged/BackupDamageCleared: the backup concerned.</summary>
         public string? Backup { get; }
 
         /// <summary>How long the check, heal or backup took.</summary>
