@@ -137,7 +137,14 @@ namespace BmadGuard.Core.Storage
             s.Position = 0;
             s.Write(bytes, 0, bytes.Length);
             s.SetLength(bytes.Length);
-            // No fsync: the epoch only invalidates caches of processes that are running; after a crash none are.
+            // fsync: running writers only need the new value in the page cache, but the monitor's high-water mark and
+            // verify's StoreBehindBackup check compare epochs across a power cut: a restore whose bump was lost would
+            // look like the newest events vanished. Restores and repairs are rare, so this costs nothing that matters.
+            s.Flush();
+            if (s is FileStream fs)
+            {
+                fs.Flush(true);
+            }
         }
 
         public void Dispose()
