@@ -36,17 +36,7 @@ namespace BmadGuard.Tests.Integration
             return store;
         }
 
-        private static void Publish(string store, int from, int to)
-        {
-            var sb = new StringBuilder();
-            for (int i = from; i <= to; i++)
-            {
-                sb.Append("{\"type\":\"test.n\",\"source\":\"it\",\"data\":{\"n\":").Append(i).Append(",\"pad\":\"").Append('x', 100).Append("\"}}\n");
-            }
-
-            var r = CliRunner.RunWithStdin(sb.ToString(), "publish", "--store", store, "--stdin");
-            Assert.True(r.ExitCode == 0, r.StdErr);
-        }
+        private static void Publish(string store, int from, int to) => Monitoring.Kit.Publish(store, from, to, "it", pad: 100);
 
         /// <summary>Every event in the store, in seq order.</summary>
         private static List<JsonElement> Events(string store)

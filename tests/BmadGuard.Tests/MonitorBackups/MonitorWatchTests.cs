@@ -43,17 +43,7 @@ namespace BmadGuard.Tests.MonitorBackups
             return store;
         }
 
-        private static void Publish(string store, int from, int to)
-        {
-            var sb = new StringBuilder();
-            for (int i = from; i <= to; i++)
-            {
-                sb.Append("{\"type\":\"test.n\",\"source\":\"kit\",\"data\":{\"n\":").Append(i).Append("}}\n");
-            }
-
-            var pub = Support.Cli.RunWithStdin(sb.ToString(), "publish", "--store", store, "--stdin");
-            Assert.True(pub.ExitCode == 0, pub.StdErr);
-        }
+        private static void Publish(string store, int from, int to) => Kit.Publish(store, from, to);
 
         private static string Backup(string store)
         {

@@ -36,17 +36,29 @@ namespace BmadGuard.Tests.Monitoring
             }
             else if (events > 0)
             {
-                var sb = new StringBuilder();
-                for (int i = 1; i <= events; i++)
-                {
-                    sb.Append("{\"type\":\"test.n\",\"source\":\"kit\",\"data\":{\"n\":").Append(i).Append("}}\n");
-                }
-
-                var pub = Support.Cli.RunWithStdin(sb.ToString(), "publish", "--store", store, "--stdin");
-                Assert.True(pub.ExitCode == 0, pub.StdErr);
+                Publish(store, 1, events);
             }
 
             return store;
+        }
+
+        /// <summary>Publishes test.n events {"n":from}..{"n":to} (with <paramref name="pad"/> x's in "pad" if &gt; 0) through `bmadguard publish --stdin`.</summary>
+        public static void Publish(string store, int from, int to, string source = "kit", int pad = 0)
+        {
+            var sb = new StringBuilder();
+            for (int i = from; i <= to; i++)
+            {
+                sb.Append("{\"type\":\"test.n\",\"source\":\"").Append(source).Append("\",\"data\":{\"n\":").Append(i);
+                if (pad > 0)
+                {
+                    sb.Append(",\"pad\":\"").Append('x', pad).Append('"');
+                }
+
+                sb.Append("}}\n");
+            }
+
+            var pub = Support.Cli.RunWithStdin(sb.ToString(), "publish", "--store", store, "--stdin");
+            Assert.True(pub.ExitCode == 0, pub.StdErr);
         }
 
         public static string Segment(string store) => Directory.GetFiles(Path.Combine(store, "segments"), "segment-*.jsonl").OrderBy(x => x).Last();
