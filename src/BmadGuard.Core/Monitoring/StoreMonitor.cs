@@ -6,6 +6,7 @@ using System.IO;
 using System.Linq;
 using System.Text.Json;
 using System.Threading;
+using System.Threading.Tasks;
 using BmadGuard.Core.Alerts;
 using BmadGuard.Core.Health;
 using BmadGuard.Core.Outbox;
@@ -77,6 +78,7 @@ namespace BmadGuard.Core.Monitoring
         private readonly Redactor _redactor = new Redactor();
         private bool _started;
         private bool _stopped;
+        private bool _once; // RunOnce: every step, the backup sweep included, finishes within the pass
 
         public StoreMonitor(MonitorConfig config, MonitorHooks? hooks = null, IObserver<MonitorEvent>? observer = null)
         {
@@ -111,6 +113,9 @@ namespace BmadGuard.Core.Monitoring
         private sealed class StoreTarget : Target
         {
             public string Root = "";
+
+            /// <summary>The backup sweep in progress (it reads every backup byte: it runs beside the loop, not in it).</summary>
+            public Task<BackupSweep>? Sweep;
             public StoreLock? InstanceLock;
             public AuditLog Audit = null!;
             public MonitorMetrics Metrics = null!;
@@ -288,6 +293,7 @@ namespace BmadGuard.Core.Monitoring
         /// <summary>One deep pass over every target, acting on damage, then stop (<c>--once</c>).</summary>
         public MonitorPassSummary RunOnce(CancellationToken cancellationToken)
         {
+            _once = true;
             Start();
             try
             {
@@ -310,6 +316,18 @@ namespace BmadGuard.Core.Monitoring
             foreach (var t in _stores.Cast<Target>().Concat(_files))
             {
                 t.Watcher?.Dispose();
+            }
+
+            foreach (var st in _stores)
+            {
+                try
+                {
+                    st.Sweep?.Wait(TimeSpan.FromSeconds(5)); // a cancelled sweep stops at the next file; its result is not needed now
+                }
+                catch (AggregateException)
+                {
+                    // Cancelled or failed: nothing to report any more.
+                }
             }
 
             foreach (var st in _stores)
@@ -362,6 +380,14 @@ namespace BmadGuard.Core.Monitoring
                 }
             }
 
+            foreach (var st in _stores)
+            {
+                if (st.Sweep != null && st.Sweep.IsCompleted)
+                {
+                    Safely(st, st.Root, "backup verify", () => CollectBackupSweep(st, wait: false));
+                }
+            }
+
             if (_stores.Any(s => s.Dirty) || _files.Any(f => f.Dirty))
             {
                 _wake.Set(); // throttled ones: come back for them
@@ -385,8 +411,11 @@ namespace BmadGuard.Core.Monitoring
                 still += s;
                 if (deep)
                 {
-                    Safely(st, st.Root, "backup verify", () => VerifyBackups(st, ct));
+                    Safely(st, st.Root, "backup verify", () => StartBackupSweep(st, ct));
                 }
+
+                // --once waits for the sweep; the loop takes its result whenever it is ready.
+                Safely(st, st.Root, "backup verify", () => CollectBackupSweep(st, wait: _once));
             }
 
             foreach (var ft in _files)
@@ -666,15 +695,56 @@ namespace BmadGuard.Core.Monitoring
         /// (its own key, so de-duplication and escalation work per backup) and reported as <see cref="BackupDamaged"/>;
         /// one that verifies again or is gone is resolved. The store is never repaired or restored for it.
         /// </summary>
-        private void VerifyBackups(StoreTarget st, CancellationToken ct)
+        private void StartBackupSweep(StoreTarget st, CancellationToken ct)
         {
             var inspector = _hooks.BackupInspector;
-            if (inspector == null)
+            if (inspector == null || st.Sweep != null)
+            {
+                return; // none configured, or the last one is still reading
+            }
+
+            // Verifying backups reads every byte of every backup that changed (or is due for a re-read): gigabytes on a
+            // big store. On the loop it would hold up the quick checks and their "interval plus a fraction of a second".
+            st.Sweep = Task.Run(() => inspector.Verify(st.Root, ct), ct);
+            st.Sweep.ContinueWith(_ => SetWake(), TaskScheduler.Default); // report it without waiting for the next pass
+        }
+
+        private void SetWake()
+        {
+            try
+            {
+                _wake.Set();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The monitor was disposed while the sweep ran.
+            }
+        }
+
+        private void CollectBackupSweep(StoreTarget st, bool wait)
+        {
+            var task = st.Sweep;
+            if (task == null || (!wait && !task.IsCompleted))
             {
                 return;
             }
 
-            var sweep = inspector.Verify(st.Root, ct);
+            st.Sweep = null;
+            BackupSweep sweep;
+            try
+            {
+                sweep = task.GetAwaiter().GetResult(); // a failure surfaces here, on the loop, like any other step's
+            }
+            catch (OperationCanceledException)
+            {
+                return; // stopping
+            }
+
+            VerifyBackups(st, sweep);
+        }
+
+        private void VerifyBackups(StoreTarget st, BackupSweep sweep)
+        {
             int fresh = 0;
             var now = new Dictionary<string, BackupProblem>(StringComparer.Ordinal);
             foreach (var p in sweep.Damaged)

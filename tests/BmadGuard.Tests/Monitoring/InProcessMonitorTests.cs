@@ -48,6 +48,66 @@ namespace BmadGuard.Tests.Monitoring
             }
         }
 
+        /// <summary>A backup sweep that takes as long as the test wants (a store with gigabytes of backups).</summary>
+        private sealed class SlowBackupInspector : IBackupInspector
+        {
+            public ManualResetEventSlim Started { get; } = new ManualResetEventSlim(false);
+            public ManualResetEventSlim Release { get; } = new ManualResetEventSlim(false);
+
+            public BackupSweep Verify(string store, CancellationToken cancellationToken)
+            {
+                Started.Set();
+                Release.Wait(cancellationToken);
+                return new BackupSweep(0, 0, 0, Array.Empty<BackupProblem>(), TimeSpan.Zero);
+            }
+        }
+
+        [Fact]
+        public async System.Threading.Tasks.Task ALongBackupSweepDoesNotHoldUpDamageDetection()
+        {
+            using var dir = new TempDir();
+            string store = Kit.NewStore(dir, 10);
+            var slow = new SlowBackupInspector();
+            var config = MonitorConfig.Load(store, null);
+            config.Interval = TimeSpan.FromMilliseconds(300);
+            config.ProbeInterval = TimeSpan.Zero;
+            config.OnDamage = DamagePolicy.Alert;
+            using var queue = new MonitorEventQueue();
+            using var cts = new CancellationTokenSource();
+            using var monitor = new StoreMonitor(config, new MonitorHooks { BackupInspector = slow }, queue);
+            var run = Task.Run(() => monitor.Run(cts.Token));
+            try
+            {
+                Assert.True(slow.Started.Wait(TimeSpan.FromSeconds(30)), "the first deep pass did not sweep the backups");
+
+                // While the sweep is still reading, a crash leaves a torn last record.
+                string segment = Kit.Segment(store);
+                using (var f = new FileStream(segment, FileMode.Open, FileAccess.Write))
+                {
+                    f.SetLength(f.Length - 30);
+                }
+
+                DamageDetected? detected = null;
+                foreach (var e in queue.GetConsumingEnumerable(new CancellationTokenSource(TimeSpan.FromSeconds(20)).Token))
+                {
+                    if (e is DamageDetected d)
+                    {
+                        detected = d;
+                        break;
+                    }
+                }
+
+                Assert.NotNull(detected);
+                Assert.False(slow.Release.IsSet); // found while the sweep was still running
+            }
+            finally
+            {
+                slow.Release.Set();
+                cts.Cancel();
+                Assert.True(await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(30))) == run, "Run did not return after cancellation");
+            }
+        }
+
         [Fact]
         public async System.Threading.Tasks.Task TypedEventsFlowToAQueueScheduledBackupsRunAndTheTokenStopsTheMonitor()
         {
