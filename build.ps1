@@ -34,6 +34,8 @@ $ModuleDir = Join-Path -Path $OutputRoot -ChildPath $ModuleName
 $ModuleProj = Join-Path -Path $Root -ChildPath 'build/BmadGuard.Module.proj'
 $DocsDir = Join-Path -Path $Root -ChildPath 'docs/en-US'
 
+# Every dotnet switch is passed QUOTED ('-o', '-t:Build'): unquoted, PowerShell's binder would take it for a
+# parameter of this advanced function: '-o' is ambiguous (-OutVariable, -OutBuffer) and fails the call.
 function Invoke-Dotnet {
     param([Parameter(ValueFromRemainingArguments)] [string[]] $Arguments)
     Write-Host "dotnet $($Arguments -join ' ')" -ForegroundColor Cyan
@@ -48,7 +50,7 @@ function Get-PlatyPS {
 }
 
 function Invoke-BuildTask {
-    Invoke-Dotnet build $ModuleProj -t:AssembleModule "-p:Configuration=$Configuration" -nologo
+    Invoke-Dotnet build $ModuleProj '-t:AssembleModule' "-p:Configuration=$Configuration" '-nologo'
 }
 
 function Invoke-DocsTask {
@@ -65,13 +67,13 @@ function Invoke-DocsTask {
     }
     else {
         Write-Host 'platyPS is not installed: building the MAML help with the C# generator (src/BmadGuard.HelpGen).'
-        Invoke-Dotnet build $ModuleProj -t:Docs "-p:Configuration=$Configuration" -nologo
+        Invoke-Dotnet build $ModuleProj '-t:Docs' "-p:Configuration=$Configuration" '-nologo'
     }
 }
 
 function Invoke-TestTask {
     Invoke-BuildTask
-    Invoke-Dotnet test (Join-Path -Path $Root -ChildPath 'BmadGuard.slnx') -c $Configuration
+    Invoke-Dotnet test (Join-Path -Path $Root -ChildPath 'BmadGuard.slnx') '-c' $Configuration
 
     $pester = Get-Module -ListAvailable -Name Pester |
         Where-Object { $_.Version -ge [version]'5.0.0' } |
@@ -120,8 +122,8 @@ function Invoke-PackageTask {
         Invoke-DocsTask
     }
     # Checks the folder (no test/build files, help present) and packs it as output/packages/BmadGuard.<v>.nupkg.
-    Invoke-Dotnet build $ModuleProj -t:Package '-p:PackageOnly=true' "-p:Configuration=$Configuration" -nologo
-    Invoke-Dotnet pack (Join-Path -Path $Root -ChildPath 'src/BmadGuard.Cli') -c $Configuration -o (Join-Path -Path $OutputRoot -ChildPath 'packages') -nologo
+    Invoke-Dotnet build $ModuleProj '-t:Package' '-p:PackageOnly=true' "-p:Configuration=$Configuration" '-nologo'
+    Invoke-Dotnet pack (Join-Path -Path $Root -ChildPath 'src/BmadGuard.Cli') '-c' $Configuration '-o' (Join-Path -Path $OutputRoot -ChildPath 'packages') '-nologo'
     $manifest = Join-Path -Path $ModuleDir -ChildPath "$ModuleName.psd1"
     Test-ModuleManifest -Path $manifest | Format-List -Property 'Name', 'Version', 'Guid', 'CompatiblePSEditions', 'ExportedCmdlets', 'ExportedFunctions'
     Write-Host "Ready to publish: Publish-PSResource -Path '$ModuleDir' -Repository PSGallery -ApiKey <key>"
