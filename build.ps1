@@ -109,8 +109,12 @@ function Invoke-TestTask {
         $run = Invoke-Pester -Configuration $config
         exit $run.FailedCount
     }
-    $pwsh = (Get-Process -Id $PID).Path
-    & $pwsh -NoProfile -NonInteractive -Command $script -args $pester.Path, $testFiles, (Join-Path -Path $results -ChildPath 'pester.xml'), $manifest
+    # This PowerShell's own executable; `dotnet <PSHOME>/pwsh.dll` when PowerShell runs as a .NET tool.
+    $pwsh = @((Get-Process -Id $PID).Path)
+    if ([System.IO.Path]::GetFileNameWithoutExtension($pwsh[0]) -eq 'dotnet') {
+        $pwsh += Join-Path -Path $PSHOME -ChildPath 'pwsh.dll'
+    }
+    & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -NonInteractive -Command $script -args $pester.Path, $testFiles, (Join-Path -Path $results -ChildPath 'pester.xml'), $manifest
     if ($LASTEXITCODE -ne 0) {
         throw "$LASTEXITCODE Pester test(s) failed (TestResults/pester.xml)"
     }

@@ -21,6 +21,16 @@ BeforeAll {
         $path
     }
 
+    # The running PowerShell as a command line: its executable, or `dotnet <PSHOME>/pwsh.dll` when PowerShell runs
+    # as a .NET tool (its process is dotnet then).
+    function Get-PowerShellCommand {
+        $exe = (Get-Process -Id $PID).Path
+        if ([System.IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') {
+            return @($exe, [System.IO.Path]::Combine($PSHOME, 'pwsh.dll'))
+        }
+        @($exe)
+    }
+
     function Get-Fqid([string] $ErrorId, [string] $CommandClass) {
         "$ErrorId,BmadGuard.Commands.$CommandClass"
     }
@@ -189,9 +199,9 @@ Describe 'Restore-BmadStore' {
     It 'never prompts in a host that cannot ask: RestoreBmadStoreConfirmationRequired without -Force' {
         $store = New-TestStore -Events 1
         $null = Backup-BmadStore -Store $store
-        $pwsh = (Get-Process -Id $PID).Path
+        $pwsh = Get-PowerShellCommand
         $script = "Import-Module '$script:ManifestPath'; try { Restore-BmadStore -Store '$store' -ErrorAction Stop } catch { `$_.FullyQualifiedErrorId }"
-        $output = & $pwsh -NoProfile -NonInteractive -Command $script
+        $output = & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -NonInteractive -Command $script
         $output | Should -Match 'RestoreBmadStoreConfirmationRequired'
     }
 }

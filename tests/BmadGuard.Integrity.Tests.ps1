@@ -196,7 +196,9 @@ Describe 'Test-BmadIntegrity' {
 
     It 'writes the report for the good item after an error for the bad one' {
         $file = New-LegacyFile
-        $reports = @([System.IO.Path]::Combine($TestDrive, 'nope.json'), $file) | Test-BmadIntegrity -ErrorVariable errs -ErrorAction SilentlyContinue
+        # FileInfo objects (as Get-ChildItem writes them) bind to -Path by their FullName; a piped string is a -Store.
+        $items = @([System.IO.FileInfo]::new([System.IO.Path]::Combine($TestDrive, 'nope.json')), [System.IO.FileInfo]::new($file))
+        $reports = $items | Test-BmadIntegrity -ErrorVariable errs -ErrorAction SilentlyContinue
         @($reports).Count | Should -Be 1
         $errs[0].FullyQualifiedErrorId | Should -Be (Get-Fqid 'TestBmadIntegrityFileNotFound' 'TestBmadIntegrityCommand')
     }
@@ -391,7 +393,9 @@ Describe 'Publish-BmadEvent -Path (the legacy bus file)' {
         $events.Count | Should -Be 4
         $events[3].event | Should -Be 'story.created'
         $events[3].data.story | Should -Be 'S-42'
-        $events[3].timestamp | Should -Match '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$'
+        # The timestamp as written (ConvertFrom-Json in PowerShell 7 turns it into a [datetime]): Python's isoformat().
+        $written = [regex]::Matches((Get-Content -LiteralPath $file -Raw), '"timestamp":\s*"([^"]*)"')
+        $written[3].Groups[1].Value | Should -Match '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$'
         (Test-BmadIntegrity -Path $file).Healthy | Should -BeTrue
     }
 

@@ -23,6 +23,16 @@ BeforeAll {
         "$ErrorId,BmadGuard.Commands.$CommandClass"
     }
 
+    # The running PowerShell as a command line: its executable, or `dotnet <PSHOME>/pwsh.dll` when PowerShell runs
+    # as a .NET tool (its process is dotnet then).
+    function Get-PowerShellCommand {
+        $exe = (Get-Process -Id $PID).Path
+        if ([System.IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') {
+            return @($exe, [System.IO.Path]::Combine($PSHOME, 'pwsh.dll'))
+        }
+        @($exe)
+    }
+
     # A webhook receiver on 127.0.0.1 that records every request body.
     function Start-Receiver {
         param([int] $Status = 200)
@@ -78,12 +88,14 @@ Describe 'Start-BmadMonitor' {
     It 'takes a verified backup when -BackupInterval is due, and stops when the pipeline has what it wants' {
         $store = New-TestStore -Events 2
         @(Get-BmadBackup -Store $store).Count | Should -Be 0
+        # A thread job is a new runspace: it imports the module under test itself (it is not on PSModulePath).
         $job = Start-ThreadJob -ScriptBlock {
-            param($store)
+            param($store, $manifest)
+            Import-Module -Name $manifest -ErrorAction Stop
             Start-BmadMonitor -Store $store -Interval '00:00:00.2' -BackupInterval '00:00:01' |
                 Where-Object Event -eq 'BackupTaken' |
                 Select-Object -First 1
-        } -ArgumentList $store
+        } -ArgumentList $store, $script:ManifestPath
         $taken = $job | Wait-Job -Timeout 60 | Receive-Job
         $job | Remove-Job -Force
         $taken.Ok | Should -BeTrue
@@ -108,9 +120,9 @@ Describe 'Start-BmadMonitor' {
 
     It 'refuses a second monitor on the same store with StartBmadMonitorMonitorAlreadyRunning' {
         $store = New-TestStore
-        $pwsh = (Get-Process -Id $PID).Path
-        $first = Start-Process -FilePath $pwsh -PassThru -ArgumentList @('-NoProfile', '-NonInteractive', '-Command',
-            "Import-Module '$script:ManifestPath'; Start-BmadMonitor -Store '$store' | Out-Null")
+        $pwsh = Get-PowerShellCommand
+        $first = Start-Process -FilePath $pwsh[0] -PassThru -ArgumentList (@($pwsh | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-Command',
+            "Import-Module '$script:ManifestPath'; Start-BmadMonitor -Store '$store' | Out-Null"))
         try {
             $deadline = [DateTime]::UtcNow.AddSeconds(30)
             while (-not (Get-BmadMonitor -Store $store).Alive -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 200 }
@@ -120,6 +132,8 @@ Describe 'Start-BmadMonitor' {
         }
         finally {
             Stop-Process -Id $first.Id -Force
+            # Stop-Process sends the kill and returns: the OS frees the lock when the process has exited.
+            $null = $first.WaitForExit(30000)
         }
         # The lock is the OS's: killing the monitor frees it at once.
         (Get-BmadMonitor -Store $store).LockHeld | Should -BeFalse

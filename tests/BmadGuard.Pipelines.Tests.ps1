@@ -72,7 +72,7 @@ Describe 'Invoke-BmadHealthCheck' {
         $report = Invoke-BmadHealthCheck -Store '/fake/store' -Alert -ErrorAction SilentlyContinue -Confirm:$false
         $report.AlertSent | Should -BeTrue
         Should -Invoke -ModuleName BmadGuard Send-BmadAlert -Times 1 -ParameterFilter {
-            $Severity -eq 'Error' -and $Message -match 'integrity' -and $PSBoundParameters['ErrorAction'] -eq 'SilentlyContinue'
+            $Severity -eq 'Error' -and $Message -match 'integrity' -and $PesterBoundParameters['ErrorAction'] -eq 'SilentlyContinue'
         }
     }
 
@@ -103,7 +103,7 @@ Describe 'Invoke-BmadHealthCheck' {
 Describe 'Install-BmadGuard' {
     BeforeEach {
         Mock -ModuleName BmadGuard Register-BmadMonitorTask {
-            [pscustomobject]@{ Platform = 'Systemd'; Name = 'bmadguard-monitor-x.service'; InstallPath = '/x'; Store = $Store; Status = $(if ($WhatIfPreference) { 'WouldRegister' } else { 'Registered' }) }
+            [pscustomobject]@{ Platform = 'Systemd'; Name = 'bmadguard-monitor-x.service'; InstallPath = '/x'; Store = $Store; Status = $(if ($PesterBoundParameters['WhatIf']) { 'WouldRegister' } else { 'Registered' }) }
         }
         Mock -ModuleName BmadGuard Invoke-BmadHealthCheck { [pscustomobject]@{ Status = 'Healthy'; ExitCode = 0 } }
     }
@@ -162,8 +162,13 @@ Describe 'Install-BmadGuard' {
     }
 
     It 'stops at a failing step with the error of the command that failed' {
-        Mock -ModuleName BmadGuard Backup-BmadStore { Write-Error -Message 'disk full' -ErrorId 'BackupBmadStoreStoreFull' }
-        { Install-BmadGuard -Store (New-TestStorePath) -Confirm:$false } | Should -Throw
+        # Like the binary cmdlet: a non-terminating error that the -ErrorAction it was given (Stop) makes terminating.
+        # (A mock's body does not see that -ErrorAction as its preference: $PesterBoundParameters carries it.)
+        Mock -ModuleName BmadGuard Backup-BmadStore {
+            $ea = $PesterBoundParameters['ErrorAction']
+            Write-Error -Message 'disk full' -ErrorId 'BackupBmadStoreStoreFull' -ErrorAction $(if ($null -ne $ea) { $ea } else { 'Continue' })
+        }
+        { Install-BmadGuard -Store (New-TestStorePath) -Confirm:$false } | Should -Throw -ExpectedMessage '*disk full*'
         Should -Invoke -ModuleName BmadGuard Register-BmadMonitorTask -Times 0
     }
 }

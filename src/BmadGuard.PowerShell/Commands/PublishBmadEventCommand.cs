@@ -16,8 +16,11 @@ namespace BmadGuard.Commands
     /// Publish-BmadEvent: validates events, appends them durably and writes each acknowledged event to the
     /// pipeline. Pipeline input is collected and published in batches (one lock and one fsync per batch);
     /// an event is written to the pipeline only after the fsync that covers it.
+    /// The default parameter set is InputObject: with Fields as the default, PowerShell's binder commits to Fields
+    /// for piped input and a piped hashtable (whose keys are not properties) binds to nothing. -Type or a positional
+    /// type still selects Fields.
     /// </summary>
-    [Cmdlet(VerbsData.Publish, "BmadEvent", DefaultParameterSetName = FieldsSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+    [Cmdlet(VerbsData.Publish, "BmadEvent", DefaultParameterSetName = InputObjectSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
     [OutputType(typeof(BmadEvent), ParameterSetName = new[] { FieldsSet, InputObjectSet })]
     [OutputType(typeof(BmadLegacyPublishResult), ParameterSetName = new[] { LegacySet })]
     public sealed class PublishBmadEventCommand : PSCmdlet, IDisposable

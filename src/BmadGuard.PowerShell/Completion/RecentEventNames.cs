@@ -88,14 +88,28 @@ namespace BmadGuard.Completion
 
             try
             {
-                // Completion runs on the pipeline thread, so the runspace's location is the user's.
-                var runspace = Runspace.DefaultRunspace;
-                if (runspace != null)
+                // Completion runs on the pipeline thread, so the current runspace's location is the user's. Its
+                // SessionStateProxy gives no Path while a pipeline runs (PowerShell 7: null), so ask a nested
+                // PowerShell on the same runspace; Resolve-Path resolves relative and PSDrive paths (and a store
+                // that does not exist has nothing to complete anyway).
+                if (Runspace.DefaultRunspace != null)
                 {
-                    return runspace.SessionStateProxy.Path.GetUnresolvedProviderPathFromPSPath(raw);
+                    using var ps = PowerShell.Create(RunspaceMode.CurrentRunspace);
+                    ps.AddCommand("Microsoft.PowerShell.Management\\Resolve-Path")
+                        .AddParameter("LiteralPath", raw)
+                        .AddParameter("ErrorAction", ActionPreference.Ignore);
+                    foreach (var item in ps.Invoke())
+                    {
+                        if (item?.BaseObject is PathInfo info && info.Provider.Name == "FileSystem")
+                        {
+                            return info.ProviderPath;
+                        }
+                    }
+
+                    return null;
                 }
             }
-            catch (Exception ex) when (ex is PSInvalidOperationException || ex is SessionStateException
+            catch (Exception ex) when (ex is PSInvalidOperationException || ex is RuntimeException
                                        || ex is NotSupportedException || ex is ArgumentException)
             {
                 return null;
