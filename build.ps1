@@ -7,6 +7,8 @@
              -t:AssembleModule, which also checks that no test or build file is in the folder).
     Test     Build, then `dotnet test BmadGuard.slnx`, then Pester 5 on tests/*.Tests.ps1 against the built module
              (in a child PowerShell, so the module's dlls are not held by this session), when Pester 5 is installed.
+    Pester   Build, then only the Pester tests (as in Test); results in TestResults/pester.xml (NUnit XML). Fails
+             when Pester 5 is not installed.
     Docs     en-US MAML help from docs/en-US: PlatyPS's New-ExternalHelp when platyPS is installed, else the C#
              generator (src/BmadGuard.HelpGen) through the Docs target.
     Package  Build (+ PlatyPS help when available), then output/packages/BmadGuard.<version>.nupkg and the
@@ -18,7 +20,7 @@
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test', 'Docs', 'Package')]
+    [ValidateSet('Build', 'Test', 'Pester', 'Docs', 'Package')]
     [string] $Task = 'Build',
 
     [string] $Configuration = 'Release'
@@ -74,12 +76,20 @@ function Invoke-DocsTask {
 function Invoke-TestTask {
     Invoke-BuildTask
     Invoke-Dotnet test (Join-Path -Path $Root -ChildPath 'BmadGuard.slnx') '-c' $Configuration
+    Invoke-PesterTests
+}
+
+function Invoke-PesterTests {
+    param([switch] $Required)
 
     $pester = Get-Module -ListAvailable -Name Pester |
         Where-Object { $_.Version -ge [version]'5.0.0' } |
         Sort-Object -Property Version -Descending |
         Select-Object -First 1
     if (-not $pester) {
+        if ($Required) {
+            throw 'Pester 5 is not installed (Install-PSResource Pester): tests/*.Tests.ps1 cannot run.'
+        }
         Write-Warning 'Pester 5 is not installed (Install-PSResource Pester): tests/*.Tests.ps1 were not run.'
         return
     }
@@ -136,6 +146,7 @@ function Invoke-PackageTask {
 switch ($Task) {
     'Build' { Invoke-BuildTask }
     'Test' { Invoke-TestTask }
+    'Pester' { Invoke-BuildTask; Invoke-PesterTests -Required }
     'Docs' { Invoke-DocsTask }
     'Package' { Invoke-PackageTask }
 }
