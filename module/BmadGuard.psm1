@@ -63,6 +63,7 @@ function BmadCommonParameters {
 function BmadStep {
     # One line of what Install-BmadGuard did: Done, Unchanged, Skipped, WouldDo (-WhatIf) or Failed.
     param([string] $Step, [string] $Status, [string] $Detail)
+    Write-Verbose "${Step}: ${Status}: $Detail"
     [pscustomobject]@{
         PSTypeName = 'BmadGuard.InstallStep'
         Step       = $Step
@@ -496,13 +497,14 @@ function Install-BmadGuard {
     $whatIf = [bool]$WhatIfPreference
     $storeArgs = @{}
     if ($Store) { $storeArgs['Store'] = $Store }
-    $steps = [System.Collections.Generic.List[object]]::new()
+    # Each step is written as soon as it is done (and to the verbose stream), so a run that stops at a failing step
+    # still shows what it did before.
 
     # 1. Create or adopt the store.
     $storePath = if ($Store) { $PSCmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($Store) } else { $null }
     $existing = $storePath -and (Test-Path -LiteralPath ([System.IO.Path]::Combine($storePath, 'bmadguard.store.json')))
     if ($existing) {
-        $steps.Add((BmadStep 'Store' 'Unchanged' "Adopted the existing store $storePath."))
+        (BmadStep 'Store' 'Unchanged' "Adopted the existing store $storePath.")
     }
     else {
         $newArgs = @{}
@@ -510,10 +512,10 @@ function Install-BmadGuard {
         $created = New-BmadStore @newArgs @common
         if ($created) {
             $storePath = $created.Path
-            $steps.Add((BmadStep 'Store' $(if ($created.Created) { 'Done' } else { 'Unchanged' }) "Store at $($created.Path)."))
+            (BmadStep 'Store' $(if ($created.Created) { 'Done' } else { 'Unchanged' }) "Store at $($created.Path).")
         }
         else {
-            $steps.Add((BmadStep 'Store' 'WouldDo' "Create the store $Store."))
+            (BmadStep 'Store' 'WouldDo' "Create the store $Store.")
         }
     }
     $storeReady = -not $whatIf -or $existing
@@ -522,26 +524,31 @@ function Install-BmadGuard {
     if ($LegacyBusPath) {
         $import = Get-Command -Name Import-BmadLegacyBus -ErrorAction SilentlyContinue
         if (-not $import) {
-            $steps.Add((BmadStep 'LegacyImport' 'Skipped' "Import-BmadLegacyBus is not available in this build: $LegacyBusPath was not imported (the monitor still guards it)."))
+            (BmadStep 'LegacyImport' 'Skipped' "Import-BmadLegacyBus is not available in this build: $LegacyBusPath was not imported (the monitor still guards it).")
         }
         elseif (-not $storeReady) {
-            $steps.Add((BmadStep 'LegacyImport' 'WouldDo' "Import $LegacyBusPath into the store."))
+            (BmadStep 'LegacyImport' 'WouldDo' "Import $LegacyBusPath into the store.")
         }
         elseif (-not ($fileParameter = @('Path', 'LiteralPath', 'File') | Where-Object { $import.Parameters.ContainsKey($_) } | Select-Object -First 1)) {
-            $steps.Add((BmadStep 'LegacyImport' 'Skipped' "Import-BmadLegacyBus has no -Path, -LiteralPath or -File parameter: $LegacyBusPath was not imported."))
+            (BmadStep 'LegacyImport' 'Skipped' "Import-BmadLegacyBus has no -Path, -LiteralPath or -File parameter: $LegacyBusPath was not imported.")
         }
         else {
             $importArgs = @{ $fileParameter = $LegacyBusPath }
             if ($import.Parameters.ContainsKey('Store') -and $storePath) { $importArgs['Store'] = $storePath }
             $imported = @(& $import @importArgs @common)
-            $steps.Add((BmadStep 'LegacyImport' $(if ($whatIf) { 'WouldDo' } else { 'Done' }) "Imported $LegacyBusPath ($($imported.Count) result object(s))."))
+            # Importing again adds nothing (events already present are recognised): that run changed nothing.
+            $new = @($imported | Where-Object { $null -ne $_.PSObject.Properties['Imported'] } | ForEach-Object { [long]$_.Imported })
+            $newCount = ($new | Measure-Object -Sum).Sum
+            $importStatus = if ($whatIf) { 'WouldDo' } elseif ($new.Count -gt 0 -and $newCount -eq 0) { 'Unchanged' } else { 'Done' }
+            $importDetail = if ($new.Count -gt 0) { "Imported $LegacyBusPath`: $newCount new event(s)." } else { "Imported $LegacyBusPath." }
+            (BmadStep 'LegacyImport' $importStatus $importDetail)
         }
     }
 
     # 3. The first backup, read back and verified (skipped when the store already has a verified backup: later
     #    ones are the monitor's scheduled backups, so running the installer again changes nothing).
     if (-not $storeReady) {
-        $steps.Add((BmadStep 'Backup' 'WouldDo' 'Take and verify the first backup.'))
+        (BmadStep 'Backup' 'WouldDo' 'Take and verify the first backup.')
     }
     else {
         $located = @{ Store = $storePath }
@@ -549,7 +556,7 @@ function Install-BmadGuard {
             Where-Object { $_.State -eq 'Verified' -and $_.Kind -eq 'backup' } |
             Select-Object -Last 1
         if ($current) {
-            $steps.Add((BmadStep 'Backup' 'Unchanged' "The store has a verified backup: $($current.Name) (up to seq $($current.LastSeq))."))
+            (BmadStep 'Backup' 'Unchanged' "The store has a verified backup: $($current.Name) (up to seq $($current.LastSeq)).")
         }
         else {
             $backupArgs = @{ Store = $storePath }
@@ -560,10 +567,10 @@ function Install-BmadGuard {
                 if ($verified.State -ne 'Verified') {
                     throw "The first backup $($backup.Name) did not verify: $($verified.Reason)"
                 }
-                $steps.Add((BmadStep 'Backup' 'Done' "Backup $($backup.Name): $($backup.EventCount) event(s), verified (deep)."))
+                (BmadStep 'Backup' 'Done' "Backup $($backup.Name): $($backup.EventCount) event(s), verified (deep).")
             }
             else {
-                $steps.Add((BmadStep 'Backup' 'WouldDo' 'Take and verify the first backup.'))
+                (BmadStep 'Backup' 'WouldDo' 'Take and verify the first backup.')
             }
         }
     }
@@ -575,19 +582,19 @@ function Install-BmadGuard {
     $document = BmadMonitorConfigDocument -Interval $Interval -OnDamage $OnDamage -BackupInterval $BackupInterval -Files $files -SlackWebhook $SlackWebhook -Webhook $Webhook
     $installed = if (Test-Path -LiteralPath $configPath) { [System.IO.File]::ReadAllText($configPath) } else { $null }
     if ($installed -eq $document) {
-        $steps.Add((BmadStep 'Configuration' 'Unchanged' "$configPath is up to date."))
+        (BmadStep 'Configuration' 'Unchanged' "$configPath is up to date.")
     }
     elseif ($PSCmdlet.ShouldProcess($configPath, 'Write the monitor and alert configuration')) {
         [System.IO.File]::WriteAllText($configPath, $document, [System.Text.UTF8Encoding]::new($false))
-        $steps.Add((BmadStep 'Configuration' 'Done' "Wrote $configPath (interval $Interval, on damage $OnDamage, backups every $BackupInterval)."))
+        (BmadStep 'Configuration' 'Done' "Wrote $configPath (interval $Interval, on damage $OnDamage, backups every $BackupInterval).")
     }
     else {
-        $steps.Add((BmadStep 'Configuration' 'WouldDo' "Write $configPath."))
+        (BmadStep 'Configuration' 'WouldDo' "Write $configPath.")
     }
 
     # 5. The monitor as a scheduled task / service, with the store path explicit.
     if ($NoMonitorTask) {
-        $steps.Add((BmadStep 'MonitorTask' 'Skipped' 'No monitor task registered (-NoMonitorTask).'))
+        (BmadStep 'MonitorTask' 'Skipped' 'No monitor task registered (-NoMonitorTask).')
     }
     else {
         $taskArgs = @{ Scope = $Scope }
@@ -599,7 +606,7 @@ function Install-BmadGuard {
         $status = 'Done'
         if ($task.Status -eq 'Unchanged') { $status = 'Unchanged' }
         elseif ($task.Status -eq 'WouldRegister') { $status = 'WouldDo' }
-        $steps.Add((BmadStep 'MonitorTask' $status "$($task.Platform) $($task.Name) ($($task.InstallPath))."))
+        (BmadStep 'MonitorTask' $status "$($task.Platform) $($task.Name) ($($task.InstallPath)).")
     }
 
     # 6. The health check (read-only; no alert from an installer).
@@ -608,14 +615,10 @@ function Install-BmadGuard {
         # changes nothing. The monitor probes on its own schedule.
         $health = Invoke-BmadHealthCheck -Store $storePath -NoProbe -ErrorAction Continue -WhatIf:$false -Confirm:$false
         $healthStatus = if ($health.Status -eq 'Unhealthy') { 'Failed' } else { 'Done' }
-        $steps.Add((BmadStep 'HealthCheck' $healthStatus "The store is $($health.Status)."))
+        (BmadStep 'HealthCheck' $healthStatus "The store is $($health.Status).")
     }
     else {
-        $steps.Add((BmadStep 'HealthCheck' 'WouldDo' 'Run the health check.'))
+        (BmadStep 'HealthCheck' 'WouldDo' 'Run the health check.')
     }
 
-    foreach ($step in $steps) {
-        Write-Verbose "$($step.Step): $($step.Status): $($step.Detail)"
-    }
-    $steps.ToArray()
 }

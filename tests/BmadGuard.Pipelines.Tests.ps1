@@ -144,21 +144,27 @@ Describe 'Install-BmadGuard' {
     }
 
     It 'imports the legacy bus file through Import-BmadLegacyBus when it exists' {
-        function global:Import-BmadLegacyBus {
-            param($Store, $Path)
-            [pscustomobject]@{ Imported = 3; Store = $Store; Path = $Path }
-        }
-        try {
-            $store = New-TestStorePath
-            $legacy = [System.IO.Path]::Combine($TestDrive, 'shared_context.json')
-            Set-Content -LiteralPath $legacy -Value '{"events":[]}'
-            $steps = Install-BmadGuard -Store $store -LegacyBusPath $legacy -NoMonitorTask -Confirm:$false
-            ($steps | Where-Object Step -eq 'LegacyImport').Status | Should -Be 'Done'
-            ($steps | Where-Object Step -eq 'MonitorTask').Status | Should -Be 'Skipped'
-        }
-        finally {
-            Remove-Item -Path 'function:global:Import-BmadLegacyBus'
-        }
+        Mock -ModuleName BmadGuard Import-BmadLegacyBus { [pscustomobject]@{ Imported = 3; Store = $Store; Path = $Path } }
+        $store = New-TestStorePath
+        $legacy = [System.IO.Path]::Combine($TestDrive, 'shared_context.json')
+        Set-Content -LiteralPath $legacy -Value '{"events":[]}'
+        $steps = Install-BmadGuard -Store $store -LegacyBusPath $legacy -NoMonitorTask -Confirm:$false
+        ($steps | Where-Object Step -eq 'LegacyImport').Status | Should -Be 'Done'
+        ($steps | Where-Object Step -eq 'LegacyImport').Detail | Should -Match ': 3 new event'
+        ($steps | Where-Object Step -eq 'MonitorTask').Status | Should -Be 'Skipped'
+        Should -Invoke -ModuleName BmadGuard Import-BmadLegacyBus -Times 1 -ParameterFilter { $Path -eq $legacy }
+    }
+
+    It 'imports a legacy bus file once: the second run reports every step Unchanged' {
+        $store = New-TestStorePath
+        $legacy = [System.IO.Path]::Combine($TestDrive, 'bus-twice.json')
+        Set-Content -LiteralPath $legacy -Value '{"events":[{"timestamp":"2026-01-01T10:00:00.000001","event":"story.created","data":{"id":"S-1"}},{"timestamp":"2026-01-01T10:00:01.000001","event":"story.done","data":{"id":"S-1"}}]}'
+        $first = Install-BmadGuard -Store $store -LegacyBusPath $legacy -NoMonitorTask -Confirm:$false
+        ($first | Where-Object Step -eq 'LegacyImport').Detail | Should -Match ': 2 new event'
+        $second = Install-BmadGuard -Store $store -LegacyBusPath $legacy -NoMonitorTask -Confirm:$false
+        ($second | Where-Object Step -in @('Store', 'LegacyImport', 'Backup', 'Configuration')).Status |
+            Should -Be @('Unchanged', 'Unchanged', 'Unchanged', 'Unchanged')
+        (Get-BmadStoreStatistics -Store $store).TotalEvents | Should -Be 2
     }
 
     It 'stops at a failing step with the error of the command that failed' {
@@ -168,7 +174,12 @@ Describe 'Install-BmadGuard' {
             $ea = $PesterBoundParameters['ErrorAction']
             Write-Error -Message 'disk full' -ErrorId 'BackupBmadStoreStoreFull' -ErrorAction $(if ($null -ne $ea) { $ea } else { 'Continue' })
         }
-        { Install-BmadGuard -Store (New-TestStorePath) -Confirm:$false } | Should -Throw -ExpectedMessage '*disk full*'
+        $written = [System.Collections.Generic.List[object]]::new()
+        { Install-BmadGuard -Store (New-TestStorePath) -Confirm:$false | ForEach-Object { $written.Add($_) } } |
+            Should -Throw -ExpectedMessage '*disk full*'
+        # What was done before the failure is still shown.
+        $written.Step | Should -Be @('Store')
+        $written.Status | Should -Be @('Done')
         Should -Invoke -ModuleName BmadGuard Register-BmadMonitorTask -Times 0
     }
 }
