@@ -8,7 +8,10 @@
     Test     Build, then `dotnet test BmadGuard.slnx`, then Pester 5 on tests/*.Tests.ps1 against the built module
              (in a child PowerShell, so the module's dlls are not held by this session), when Pester 5 is installed.
     Pester   Build, then only the Pester tests (as in Test); results in TestResults/pester.xml (NUnit XML). Fails
-             when Pester 5 is not installed.
+             when Pester 5 is not installed. With -Framework netstandard2.0 the suite runs against the Windows
+             PowerShell 5.1 binaries, loaded in this PowerShell 7 (a copy of the module in output/pester-netstandard2.0
+             whose bin/net8.0 holds them; results in TestResults/pester-netstandard2.0.xml): the nearest to 5.1 that
+             runs where Windows does not.
     Docs     en-US MAML help from docs/en-US: PlatyPS's New-ExternalHelp when platyPS is installed, else the C#
              generator (src/BmadGuard.HelpGen) through the Docs target.
     Package  Build (+ PlatyPS help when available), then output/packages/BmadGuard.<version>.nupkg and the
@@ -23,7 +26,11 @@ param(
     [ValidateSet('Build', 'Test', 'Pester', 'Docs', 'Package')]
     [string] $Task = 'Build',
 
-    [string] $Configuration = 'Release'
+    [string] $Configuration = 'Release',
+
+    # -Task Pester: which build of the cmdlets the suite loads (see Pester above).
+    [ValidateSet('net8.0', 'netstandard2.0')]
+    [string] $Framework = 'net8.0'
 )
 
 $ErrorActionPreference = 'Stop'
@@ -103,6 +110,22 @@ function Invoke-PesterTests {
     $results = Join-Path -Path $Root -ChildPath 'TestResults'
     New-Item -ItemType Directory -Path $results -Force | Out-Null
     $manifest = Join-Path -Path $ModuleDir -ChildPath "$ModuleName.psd1"
+    $resultFile = Join-Path -Path $results -ChildPath 'pester.xml'
+    if ($Framework -ne 'net8.0') {
+        # The same module with the other build of the cmdlets where PowerShell 7 looks for them.
+        $copyRoot = Join-Path -Path $OutputRoot -ChildPath "pester-$Framework"
+        if (Test-Path -LiteralPath $copyRoot) {
+            Remove-Item -LiteralPath $copyRoot -Recurse -Force
+        }
+        $copy = Join-Path -Path $copyRoot -ChildPath $ModuleName
+        New-Item -ItemType Directory -Path $copyRoot -Force | Out-Null
+        Copy-Item -LiteralPath $ModuleDir -Destination $copyRoot -Recurse
+        $bin = Join-Path -Path $copy -ChildPath 'bin'
+        Remove-Item -LiteralPath (Join-Path -Path $bin -ChildPath 'net8.0') -Recurse -Force
+        Copy-Item -LiteralPath (Join-Path -Path $bin -ChildPath $Framework) -Destination (Join-Path -Path $bin -ChildPath 'net8.0') -Recurse
+        $manifest = Join-Path -Path $copy -ChildPath "$ModuleName.psd1"
+        $resultFile = Join-Path -Path $results -ChildPath "pester-$Framework.xml"
+    }
     # A child PowerShell: the tests import the BUILT module (BMADGUARD_MODULE_PATH), and its dlls are released
     # when the child exits, so the next build can overwrite them.
     $script = {
@@ -124,9 +147,9 @@ function Invoke-PesterTests {
     if ([System.IO.Path]::GetFileNameWithoutExtension($pwsh[0]) -eq 'dotnet') {
         $pwsh += Join-Path -Path $PSHOME -ChildPath 'pwsh.dll'
     }
-    & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -NonInteractive -Command $script -args $pester.Path, $testFiles, (Join-Path -Path $results -ChildPath 'pester.xml'), $manifest
+    & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -NonInteractive -Command $script -args $pester.Path, $testFiles, $resultFile, $manifest
     if ($LASTEXITCODE -ne 0) {
-        throw "$LASTEXITCODE Pester test(s) failed (TestResults/pester.xml)"
+        throw "$LASTEXITCODE Pester test(s) failed ($resultFile)"
     }
 }
 

@@ -21,7 +21,8 @@ BeforeDiscovery {
 }
 
 BeforeAll {
-    $script:ManifestPath = [System.IO.Path]::Combine($PSScriptRoot, '..', 'output', 'BmadGuard', 'BmadGuard.psd1')
+    # The built module (build.ps1 -Task Pester names it in BMADGUARD_MODULE_PATH), else output/BmadGuard.
+    $script:ManifestPath = if ($env:BMADGUARD_MODULE_PATH) { $env:BMADGUARD_MODULE_PATH } else { [System.IO.Path]::Combine($PSScriptRoot, '..', 'output', 'BmadGuard', 'BmadGuard.psd1') }
     Import-Module -Name $script:ManifestPath -Force -ErrorAction Stop
     $script:CommandNames = @(Get-Command -Module BmadGuard | ForEach-Object Name)
 

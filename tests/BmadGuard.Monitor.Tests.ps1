@@ -3,7 +3,8 @@
 # the webhook receiver listens on 127.0.0.1 only. Run with: ./build.ps1 -Task Test (PowerShell 7.4+ and Pester 5).
 
 BeforeAll {
-    $script:ManifestPath = [System.IO.Path]::Combine($PSScriptRoot, '..', 'output', 'BmadGuard', 'BmadGuard.psd1')
+    # The built module (build.ps1 -Task Pester names it in BMADGUARD_MODULE_PATH), else output/BmadGuard.
+    $script:ManifestPath = if ($env:BMADGUARD_MODULE_PATH) { $env:BMADGUARD_MODULE_PATH } else { [System.IO.Path]::Combine($PSScriptRoot, '..', 'output', 'BmadGuard', 'BmadGuard.psd1') }
     Import-Module -Name $script:ManifestPath -Force -ErrorAction Stop
 
     $script:SavedStoreVariable = $env:BMADGUARD_STORE
