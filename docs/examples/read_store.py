@@ -35,7 +35,13 @@ def crc32c(data):
 
 _TRAILER = re.compile(rb',"crc":"([0-9a-f]{8})"\}\Z')
 _SEGMENT = re.compile(r"segment-(\d{20})\.jsonl\Z")
-_SHAPE = re.compile(rb'\{"seq":\d+,[^\x00]*,"crc":"[0-9a-f]{8}"\}\Z', re.S)
+_SEQ_START = re.compile(rb'\{"seq":\d+,')
+
+
+def has_record_shape(line):
+    # No NUL, and either end intact: one changed byte can break one end of a record, never both.
+    return (b"\x00" not in line and len(line) >= 27
+            and (_SEQ_START.match(line) is not None or _TRAILER.search(line) is not None))
 
 
 class Damaged(Exception):
@@ -96,7 +102,7 @@ def read_store(store):
                 # Only complete (newline-terminated) lines count as records when looking past the bad one;
                 # a complete line with a record's shape was a record once (a changed byte, not a crash).
                 lines = rest.split(b"\n")[:-1]
-                if last and not any(decode_event(l) for l in lines[1:]) and not any(_SHAPE.match(l) for l in lines):
+                if last and not any(decode_event(l) for l in lines[1:]) and not any(has_record_shape(l) for l in lines):
                     return len(rest)  # torn tail: an interrupted append, not events
                 raise Damaged(path, offset, "a record's checksum or format does not hold")
             if record[0] != expect:

@@ -47,15 +47,26 @@ namespace BmadGuard.Core.Storage
         private static readonly byte[] SeqStart = Encoding.ASCII.GetBytes("{\"seq\":");
 
         /// <summary>
-        /// True when a newline-terminated line (given without its newline) that fails its checksum still has a whole
-        /// record's shape: <c>{"seq":</c> digits <c>,</c> at the start, a well-formed trailer at the end, and no NUL
-        /// byte. A crash mid-append leaves a prefix of the batch, so a torn write ends in an unterminated line; a
-        /// power loss leaves unsynced pages as zeros. A line like this was complete once: one of its bytes changed
-        /// (a bit flip, a hand edit), so it is damage, never a torn tail to cut, and its seq must not be reused.
+        /// True when a newline-terminated line (given without its newline) that fails its checksum still has a
+        /// record's shape: no NUL byte, and either end intact: <c>{"seq":</c> digits <c>,</c> at the start, or a
+        /// well-formed trailer at the end. One changed byte can break one end, never both. A crash mid-append leaves a
+        /// prefix of the batch, so a torn write ends in an unterminated line; a power loss leaves unsynced pages as
+        /// zeros. A line like this was complete once: one of its bytes changed (a bit flip, a hand edit), so it is
+        /// damage, never a torn tail to cut, and its seq must not be reused.
         /// </summary>
         public static bool HasRecordShape(ReadOnlySpan<byte> line)
         {
-            if (line.Length < SeqStart.Length + 2 + TrailerLength || !line.StartsWith(SeqStart) || line.IndexOf((byte)0) >= 0)
+            if (line.Length < SeqStart.Length + 2 + TrailerLength || line.IndexOf((byte)0) >= 0)
+            {
+                return false;
+            }
+
+            return HasSeqStart(line) || HasTrailerShape(line.Slice(line.Length - TrailerLength));
+        }
+
+        private static bool HasSeqStart(ReadOnlySpan<byte> line)
+        {
+            if (!line.StartsWith(SeqStart))
             {
                 return false;
             }
@@ -68,12 +79,11 @@ namespace BmadGuard.Core.Storage
                 digits++;
             }
 
-            if (digits == 0 || i >= line.Length || line[i] != (byte)',')
-            {
-                return false;
-            }
+            return digits > 0 && i < line.Length && line[i] == (byte)',';
+        }
 
-            var trailer = line.Slice(line.Length - TrailerLength);
+        private static bool HasTrailerShape(ReadOnlySpan<byte> trailer)
+        {
             if (!trailer.Slice(0, 8).SequenceEqual(TrailerStart) || trailer[16] != (byte)'"' || trailer[17] != (byte)'}')
             {
                 return false;

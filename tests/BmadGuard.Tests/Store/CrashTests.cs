@@ -219,8 +219,19 @@ namespace BmadGuard.Tests.Store
             }) };
         }
 
-        [Fact]
-        public void A_complete_last_record_with_a_changed_byte_is_damage_kept_in_place_and_its_seq_is_never_reused()
+        /// <summary>Where one bit of the last record flips: in its data, in its seq (a digit becomes a letter), in its checksum trailer.</summary>
+        public static IEnumerable<object[]> LastRecordFlips()
+        {
+            // (segment bytes, where the last record starts) -> (byte index, bit mask)
+            yield return new object[] { "data", new Func<byte[], int, (int, byte)>((b, start) =>
+                (start + Encoding.UTF8.GetString(b, start, b.Length - start).IndexOf("\"m5\"", StringComparison.Ordinal) + 2, 0x02)) }; // "m5" -> "o5"
+            yield return new object[] { "seq digit", new Func<byte[], int, (int, byte)>((b, start) => (start + "{\"seq\":".Length, 0x40)) }; // '5' -> 'u'
+            yield return new object[] { "trailer", new Func<byte[], int, (int, byte)>((b, start) => (b.Length - 3, 0x01)) }; // the checksum's closing '"' -> '#'
+        }
+
+        [Theory]
+        [MemberData(nameof(LastRecordFlips))]
+        public void A_complete_last_record_with_a_changed_byte_is_damage_kept_in_place_and_its_seq_is_never_reused(string where, Func<byte[], int, (int Index, byte Mask)> flip)
         {
             using var dir = new TempDir();
             string store = dir.Combine("store");
@@ -237,8 +248,9 @@ namespace BmadGuard.Tests.Store
             string segment = Directory.GetFiles(Path.Combine(store, "segments"), "segment-*.jsonl").Single();
             byte[] flipped = File.ReadAllBytes(segment);
             int fifth = Array.LastIndexOf(flipped, (byte)'\n', flipped.Length - 2) + 1;
-            int marker = fifth + Encoding.UTF8.GetString(flipped, fifth, flipped.Length - fifth).IndexOf("\"m5\"", StringComparison.Ordinal) + 2;
-            flipped[marker] ^= 0x02; // "m5" -> "o5": still JSON, same length
+            var (index, mask) = flip(flipped, fifth);
+            flipped[index] ^= mask; // one bit: same length, still a terminated line
+            Assert.True(index > fifth && index < flipped.Length - 1, where);
             File.WriteAllBytes(segment, flipped);
 
             // A writer refuses (it would otherwise cut the record and give seq 5 to a new event that qa would skip).
