@@ -119,8 +119,21 @@ namespace BmadGuard.Tests.Monitoring
                 Assert.Matches(@"^(# (HELP|TYPE) bmadguard_\w+ .+|bmadguard_\w+\{store=""[^""]+""(,quantile=""[0-9.]+"")?\} (NaN|[-+]?[0-9.]+(e[-+]?\d+)?))$", line);
             }
 
-            using var metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(store, "metrics.json")));
-            Assert.Equal(3, metrics.RootElement.GetProperty("recoveries").GetArrayLength());
+            // metrics.json is replaced right after metrics.prom, so it may lag by one interval.
+            string json = Path.Combine(store, "metrics.json");
+            clock.Restart();
+            int Recoveries()
+            {
+                using var doc = JsonDocument.Parse(File.ReadAllText(json));
+                return doc.RootElement.GetProperty("recoveries").GetArrayLength();
+            }
+
+            while (Recoveries() != 3 && clock.Elapsed < TimeSpan.FromSeconds(10))
+            {
+                Thread.Sleep(100);
+            }
+
+            Assert.True(Recoveries() == 3, "metrics.json: " + File.ReadAllText(json) + "\nmonitor stderr: " + m.StdErr);
 
             // SIGTERM: a clean stop, the lock released, the state says so.
             m.Signal(15);
