@@ -18,6 +18,9 @@ BeforeDiscovery {
         @(Get-ChildItem -LiteralPath ([System.IO.Path]::Combine($root, 'module')) -File | Where-Object Extension -in '.psm1', '.ps1', '.psd1')
         @(Get-ChildItem -LiteralPath $PSScriptRoot -Filter '*.ps1' -File)
     ) | ForEach-Object { @{ Name = $_.FullName.Substring($root.Length + 1); Path = $_.FullName } }
+    # Every command the manifest exports (read without importing: discovery runs before BeforeAll).
+    $manifest = Import-PowerShellDataFile -LiteralPath ([System.IO.Path]::Combine($root, 'BmadGuard.psd1'))
+    $script:Commands = @($manifest.CmdletsToExport) + @($manifest.FunctionsToExport) | ForEach-Object { @{ Command = $_ } }
 }
 
 BeforeAll {
@@ -91,6 +94,22 @@ Describe 'Calls to BmadGuard commands bind to their parameters' {
         $problems[0] | Should -Match '^2: Get-BmadEvent: .*Lastt'
         $problems[1] | Should -Match '^3: Restore-BmadStore: .*ambiguous'
         $problems[2] | Should -Match '^4: Publish-BmadEvent: .*extra'
+    }
+}
+
+Describe 'Get-Help, as a user sees it' {
+    It '<Command> has a synopsis, a description, two examples and every parameter described' -ForEach $script:Commands {
+        $help = Get-Help -Name $Command -Full
+        $help.Synopsis | Should -Not -BeNullOrEmpty
+        $help.Synopsis.Trim() | Should -Not -BeLike "$Command *"   # without help, the synopsis is the syntax line
+        ($help.Description | Out-String).Trim() | Should -Not -BeNullOrEmpty
+        @($help.Examples.Example).Count | Should -BeGreaterOrEqual 2
+        $common = [System.Management.Automation.Cmdlet]::CommonParameters + [System.Management.Automation.Cmdlet]::OptionalCommonParameters
+        $inCode = @((Get-Command -Name $Command).Parameters.Keys | Where-Object { $_ -notin $common } | Sort-Object)
+        $inHelp = @($help.Parameters.Parameter | Where-Object { $_ } | ForEach-Object Name | Where-Object { $_ -notin $common } | Sort-Object)
+        $inHelp | Should -Be $inCode
+        @($help.Parameters.Parameter | Where-Object { $_ -and -not ($_.Description | Out-String).Trim() } | ForEach-Object Name) |
+            Should -BeNullOrEmpty
     }
 }
 
