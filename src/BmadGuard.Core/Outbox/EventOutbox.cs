@@ -522,6 +522,8 @@ namespace BmadGuard.Core.Outbox
 
                 using var s = new FileStream(ReservePath, FileMode.Open, FileAccess.Write, FileShare.ReadWrite, 1);
                 s.SetLength(Math.Max(0, have - Math.Max(bytes, 64 * 1024)));
+                // fsync the shrink: the freed blocks count as free space for the spool write that follows only once
+                // the truncation is committed (some filesystems hold freed extents until the journal commits).
                 s.Flush(true);
                 return true;
             }
