@@ -38,10 +38,28 @@ _SEGMENT = re.compile(r"segment-(\d{20})\.jsonl\Z")
 _SEQ_START = re.compile(rb'\{"seq":\d+,')
 
 
+def _trailer_misfits(trailer):
+    # How many of the 18 trailer bytes do not fit ,"crc":" + 8 lowercase hex digits + "}
+    bad = sum(1 for a, b in zip(trailer[:8], b',"crc":"') if a != b)
+    bad += sum(1 for c in trailer[8:16] if c not in b"0123456789abcdef")
+    return bad + (trailer[16] != ord('"')) + (trailer[17] != ord("}"))
+
+
 def has_record_shape(line):
-    # No NUL, and either end intact: one changed byte can break one end of a record, never both.
-    return (b"\x00" not in line and len(line) >= 27
-            and (_SEQ_START.match(line) is not None or _TRAILER.search(line) is not None))
+    # A complete line that was a whole record once: no NUL, and a well-formed trailer, or a trailer one byte off
+    # with a {"seq":N, start and a body that is one complete JSON object. A torn write keeps its start, not its end.
+    if b"\x00" in line or len(line) < 27:
+        return False
+    misfits = _trailer_misfits(line[-18:])
+    if misfits == 0:
+        return True
+    if misfits > 1 or _SEQ_START.match(line) is None:
+        return False
+    try:
+        json.loads(line[:-18] + b"}")
+        return True
+    except ValueError:
+        return False
 
 
 class Damaged(Exception):

@@ -47,12 +47,13 @@ namespace BmadGuard.Core.Storage
         private static readonly byte[] SeqStart = Encoding.ASCII.GetBytes("{\"seq\":");
 
         /// <summary>
-        /// True when a newline-terminated line (given without its newline) that fails its checksum still has a
-        /// record's shape: no NUL byte, and either end intact: <c>{"seq":</c> digits <c>,</c> at the start, or a
-        /// well-formed trailer at the end. One changed byte can break one end, never both. A crash mid-append leaves a
-        /// prefix of the batch, so a torn write ends in an unterminated line; a power loss leaves unsynced pages as
-        /// zeros. A line like this was complete once: one of its bytes changed (a bit flip, a hand edit), so it is
-        /// damage, never a torn tail to cut, and its seq must not be reused.
+        /// True when a newline-terminated line (given without its newline) that fails its checksum was a whole record
+        /// once: it holds no NUL byte, and either its checksum trailer is well formed, or the trailer is one byte off
+        /// while the line starts with <c>{"seq":</c> digits <c>,</c> and everything before the trailer is one complete
+        /// JSON object. One changed byte gets past one of those tests, a torn write past neither: a crash mid-append
+        /// leaves a prefix of the batch (an unterminated line), and a power loss leaves unsynced pages as zeros or
+        /// stale bytes, so a torn record keeps its start but not its end. A line like this is damage, never a torn
+        /// tail to cut, and its seq must not be reused.
         /// </summary>
         public static bool HasRecordShape(ReadOnlySpan<byte> line)
         {
@@ -61,7 +62,30 @@ namespace BmadGuard.Core.Storage
                 return false;
             }
 
-            return HasSeqStart(line) || HasTrailerShape(line.Slice(line.Length - TrailerLength));
+            int misfits = TrailerMisfits(line.Slice(line.Length - TrailerLength));
+            return misfits == 0
+                || (misfits == 1 && HasSeqStart(line) && BodyIsOneJsonObject(line.Slice(0, line.Length - TrailerLength)));
+        }
+
+        /// <summary>The record without its trailer, closed with '}', is exactly one well-formed JSON object.</summary>
+        private static bool BodyIsOneJsonObject(ReadOnlySpan<byte> body)
+        {
+            var closed = new byte[body.Length + 1];
+            body.CopyTo(closed);
+            closed[body.Length] = (byte)'}';
+            try
+            {
+                var reader = new Utf8JsonReader(closed, new JsonReaderOptions { MaxDepth = 1024 });
+                while (reader.Read())
+                {
+                }
+
+                return reader.BytesConsumed == closed.Length;
+            }
+            catch (JsonException)
+            {
+                return false;
+            }
         }
 
         private static bool HasSeqStart(ReadOnlySpan<byte> line)
@@ -82,22 +106,23 @@ namespace BmadGuard.Core.Storage
             return digits > 0 && i < line.Length && line[i] == (byte)',';
         }
 
-        private static bool HasTrailerShape(ReadOnlySpan<byte> trailer)
+        /// <summary>How many of the trailer's 18 bytes do not fit <c>,"crc":"</c> + 8 lowercase hex digits + <c>"}</c>.</summary>
+        private static int TrailerMisfits(ReadOnlySpan<byte> trailer)
         {
-            if (!trailer.Slice(0, 8).SequenceEqual(TrailerStart) || trailer[16] != (byte)'"' || trailer[17] != (byte)'}')
+            int misfits = 0;
+            for (int k = 0; k < 8; k++)
             {
-                return false;
+                misfits += trailer[k] == TrailerStart[k] ? 0 : 1;
             }
 
             for (int h = 8; h < 16; h++)
             {
-                if (HexDigits.AsSpan().IndexOf(trailer[h]) < 0)
-                {
-                    return false;
-                }
+                misfits += HexDigits.AsSpan().IndexOf(trailer[h]) >= 0 ? 0 : 1;
             }
 
-            return true;
+            misfits += trailer[16] == (byte)'"' ? 0 : 1;
+            misfits += trailer[17] == (byte)'}' ? 0 : 1;
+            return misfits;
         }
 
         /// <summary>True when the line (without its newline) has a well-formed trailer whose checksum matches.</summary>
