@@ -34,13 +34,26 @@ namespace BmadGuard.Tests.Store
             public Dictionary<string, long> Committed { get; } = new Dictionary<string, long>();
         }
 
+        private static (int First, int Last) SeedRange(string? range, int first, int last)
+        {
+            if (string.IsNullOrWhiteSpace(range))
+            {
+                return (first, last);
+            }
+
+            string[] parts = range!.Split('-');
+            return (int.Parse(parts[0], System.Globalization.CultureInfo.InvariantCulture), int.Parse(parts[parts.Length - 1], System.Globalization.CultureInfo.InvariantCulture));
+        }
+
         [Fact]
         public void Power_cuts_at_random_points_never_lose_an_acknowledged_event()
         {
             var clock = Stopwatch.StartNew();
-            int workloads = 50, lives = 0, cutsDuringRepair = 0, tornAfterCut = 0;
+            // Seeds 1..50; a longer soak: BMADGUARD_POWERLOSS_SEEDS=51-700 (found a harness bug at seed 75).
+            var (firstSeed, lastSeed) = SeedRange(Environment.GetEnvironmentVariable("BMADGUARD_POWERLOSS_SEEDS"), 1, 50);
+            int lives = 0, cutsDuringRepair = 0, tornAfterCut = 0;
             long events = 0;
-            for (int seed = 1; seed <= workloads; seed++)
+            for (int seed = firstSeed; seed <= lastSeed; seed++)
             {
                 var rng = new Random(seed);
                 using var dir = new TempDir();
@@ -121,7 +134,7 @@ namespace BmadGuard.Tests.Store
                 events += expect.Acked.Count;
             }
 
-            _output.WriteLine($"{workloads} workloads, {lives} power cuts in {clock.Elapsed.TotalSeconds:0.0} s: {events} acknowledged events all kept; " +
+            _output.WriteLine($"{lastSeed - firstSeed + 1} workloads, {lives} power cuts in {clock.Elapsed.TotalSeconds:0.0} s: {events} acknowledged events all kept; " +
                               $"{tornAfterCut} cuts left a torn tail, {cutsDuringRepair} cut the repair of one.");
             Assert.True(tornAfterCut > lives / 10, "the power cuts should tear tails often");
         }

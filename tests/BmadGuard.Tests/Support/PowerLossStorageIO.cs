@@ -164,6 +164,13 @@ namespace BmadGuard.Tests.Support
                 source = Full(source);
                 destination = Full(destination);
                 var inode = Track(source);
+                if (File.Exists(destination))
+                {
+                    // The file a rename replaces, if it is from before this layer: durable under its name until the
+                    // directory is synced, so a power cut may bring it back (untracked, the cut would drop the name).
+                    Track(destination);
+                }
+
                 OsStorageIO.Instance.Move(source, destination);
                 _current.Remove(source);
                 _current[destination] = inode;
