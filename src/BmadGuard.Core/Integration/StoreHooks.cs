@@ -25,16 +25,22 @@ namespace BmadGuard.Core.Integration
     /// does not "heal" a store for it.
     /// </para>
     /// </summary>
-    public sealed class VerifierInspector : IStoreInspector
+    public sealed class VerifierInspector : IStoreInspector, IDetachedDeepVerifier
     {
         private readonly SegmentScanInspector _scan = new SegmentScanInspector();
 
         public IntegrityResult QuickCheck(string store, CancellationToken cancellationToken) => _scan.QuickCheck(store, cancellationToken);
 
         public IntegrityResult DeepVerify(string store, CancellationToken cancellationToken)
+            => Deep(store, _scan.DeepVerify(store, cancellationToken), cancellationToken);
+
+        /// <summary>The same deep verify beside the monitor's loop: the scan keeps no state and takes no lock of the quick checks'.</summary>
+        public IntegrityResult DeepVerifyDetached(string store, CancellationToken cancellationToken)
+            => Deep(store, _scan.DeepVerifyDetached(store, cancellationToken), cancellationToken);
+
+        private static IntegrityResult Deep(string store, IntegrityResult scan, CancellationToken cancellationToken)
         {
-            var clock = Stopwatch.StartNew();
-            var scan = _scan.DeepVerify(store, cancellationToken);
+            var clock = Stopwatch.StartNew(); // the verifier's part; the scan's is in scan.Duration
             var findings = new List<MonitorFinding>(scan.Findings);
             long bytes = scan.BytesChecked, records = scan.RecordsChecked;
             IntegrityReport report;
@@ -49,7 +55,7 @@ namespace BmadGuard.Core.Integration
                     findings.Add(new MonitorFinding(FindingKind.Missing, store, null, ex.Message));
                 }
 
-                return new IntegrityResult(scan.Target, true, findings, bytes, records, clock.Elapsed);
+                return new IntegrityResult(scan.Target, true, findings, bytes, records, scan.Duration + clock.Elapsed);
             }
 
             var seen = new HashSet<string>(findings.Select(f => f.Path), StringComparer.Ordinal);
@@ -62,7 +68,7 @@ namespace BmadGuard.Core.Integration
                 }
             }
 
-            return new IntegrityResult(scan.Target, true, findings, Math.Max(bytes, report.BytesChecked), Math.Max(records, report.RecordsChecked), clock.Elapsed);
+            return new IntegrityResult(scan.Target, true, findings, Math.Max(bytes, report.BytesChecked), Math.Max(records, report.RecordsChecked), scan.Duration + clock.Elapsed);
         }
 
         internal static FindingKind KindOf(string code)

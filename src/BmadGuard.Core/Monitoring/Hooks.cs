@@ -95,6 +95,16 @@ namespace BmadGuard.Core.Monitoring
         IntegrityResult DeepVerify(string store, CancellationToken cancellationToken);
     }
 
+    /// <summary>
+    /// A store inspector whose deep verify can run beside the monitor's loop: it keeps no state between such calls
+    /// and holds nothing the quick checks need. The monitor then reads every byte in the background and, when that
+    /// finds damage, checks again on the loop (the store may have changed meanwhile) before it acts.
+    /// </summary>
+    public interface IDetachedDeepVerifier
+    {
+        IntegrityResult DeepVerifyDetached(string store, CancellationToken cancellationToken);
+    }
+
     public enum HealOutcome
     {
         /// <summary>Done and verified by the healer.</summary>

@@ -22,7 +22,7 @@ namespace BmadGuard.Core.Monitoring
     /// writers' lock (1 s) before they are reported; if the lock is busy they are looked at again next time.
     /// </para>
     /// </summary>
-    public sealed class SegmentScanInspector : IStoreInspector
+    public sealed class SegmentScanInspector : IStoreInspector, IDetachedDeepVerifier
     {
         private sealed class SegmentState
         {
@@ -43,11 +43,17 @@ namespace BmadGuard.Core.Monitoring
 
         public IntegrityResult DeepVerify(string store, CancellationToken cancellationToken) => Check(store, deep: true, cancellationToken);
 
+        /// <summary>
+        /// A deep verify beside the monitor's loop: every byte, from a blank slate, without the state or the lock the
+        /// quick checks use, so reading gigabytes never holds them up. It reports what it finds and remembers nothing.
+        /// </summary>
+        public IntegrityResult DeepVerifyDetached(string store, CancellationToken cancellationToken)
+            => Scan(Path.GetFullPath(store), deep: true, new Dictionary<string, SegmentState>(StringComparer.Ordinal), cancellationToken);
+
         private IntegrityResult Check(string store, bool deep, CancellationToken ct)
         {
             lock (_gate)
             {
-                var clock = Stopwatch.StartNew();
                 store = Path.GetFullPath(store);
                 if (!_stores.TryGetValue(store, out var known))
                 {
@@ -55,119 +61,126 @@ namespace BmadGuard.Core.Monitoring
                     _stores[store] = known;
                 }
 
-                var findings = new List<IntegrityFinding>();
-                long bytes = 0, records = 0;
-                string meta = Path.Combine(store, StorePaths.MetaFileName);
-                string segmentsDir = Path.Combine(store, StorePaths.SegmentsDirName);
-                if (!File.Exists(meta))
-                {
-                    findings.Add(new IntegrityFinding(FindingKind.Missing, meta, null, $"The store's settings file '{meta}' is missing."));
-                }
+                return Scan(store, deep, known, ct);
+            }
+        }
 
-                if (!Directory.Exists(segmentsDir))
-                {
-                    findings.Add(new IntegrityFinding(FindingKind.Missing, segmentsDir, null, $"The segments folder '{segmentsDir}' is missing."));
-                    return new IntegrityResult(store, deep, findings, 0, 0, clock.Elapsed);
-                }
+        /// <summary>One check of <paramref name="store"/> (a full path) against what <paramref name="known"/> says was verified before.</summary>
+        private IntegrityResult Scan(string store, bool deep, Dictionary<string, SegmentState> known, CancellationToken ct)
+        {
+            var clock = Stopwatch.StartNew();
+            var findings = new List<IntegrityFinding>();
+            long bytes = 0, records = 0;
+            string meta = Path.Combine(store, StorePaths.MetaFileName);
+            string segmentsDir = Path.Combine(store, StorePaths.SegmentsDirName);
+            if (!File.Exists(meta))
+            {
+                findings.Add(new IntegrityFinding(FindingKind.Missing, meta, null, $"The store's settings file '{meta}' is missing."));
+            }
 
-                List<(long FirstSeq, string Path)> segments;
+            if (!Directory.Exists(segmentsDir))
+            {
+                findings.Add(new IntegrityFinding(FindingKind.Missing, segmentsDir, null, $"The segments folder '{segmentsDir}' is missing."));
+                return new IntegrityResult(store, deep, findings, 0, 0, clock.Elapsed);
+            }
+
+            List<(long FirstSeq, string Path)> segments;
+            try
+            {
+                segments = SegmentNames.List(segmentsDir);
+            }
+            catch (IOException ex)
+            {
+                findings.Add(new IntegrityFinding(FindingKind.Unreadable, segmentsDir, null, $"Cannot list '{segmentsDir}': {ex.Message}"));
+                return new IntegrityResult(store, deep, findings, 0, 0, clock.Elapsed);
+            }
+
+            var present = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var s in segments)
+            {
+                present.Add(s.Path);
+            }
+
+            foreach (var gone in new List<string>(known.Keys))
+            {
+                if (!present.Contains(gone))
+                {
+                    findings.Add(new IntegrityFinding(FindingKind.Missing, gone, null, $"Segment '{gone}' has disappeared (it was there at the previous check)."));
+                    known.Remove(gone);
+                }
+            }
+
+            if (segments.Count == 0)
+            {
+                findings.Add(new IntegrityFinding(FindingKind.Missing, segmentsDir, null, $"The store has no segments: '{segmentsDir}' is empty."));
+            }
+            else if (segments[0].FirstSeq != 1)
+            {
+                findings.Add(new IntegrityFinding(FindingKind.Missing, segments[0].Path, 0, $"The log starts at seq {segments[0].FirstSeq}, not 1: earlier segments are missing."));
+            }
+
+            long expectNext = -1;
+            for (int i = 0; i < segments.Count; i++)
+            {
+                ct.ThrowIfCancellationRequested();
+                var (firstSeq, path) = segments[i];
+                bool isLast = i == segments.Count - 1;
+                FileInfo fi;
                 try
                 {
-                    segments = SegmentNames.List(segmentsDir);
+                    fi = new FileInfo(path);
+                    fi.Refresh();
+                    _ = fi.Length;
                 }
                 catch (IOException ex)
                 {
-                    findings.Add(new IntegrityFinding(FindingKind.Unreadable, segmentsDir, null, $"Cannot list '{segmentsDir}': {ex.Message}"));
-                    return new IntegrityResult(store, deep, findings, 0, 0, clock.Elapsed);
+                    findings.Add(new IntegrityFinding(FindingKind.Unreadable, path, null, $"Cannot stat segment '{path}': {ex.Message}"));
+                    continue;
                 }
 
-                var present = new HashSet<string>(StringComparer.Ordinal);
-                foreach (var s in segments)
+                if (expectNext > 0 && firstSeq != expectNext)
                 {
-                    present.Add(s.Path);
+                    findings.Add(new IntegrityFinding(FindingKind.SeqGap, path, 0, $"Segment '{path}' starts at seq {firstSeq} but the previous one ends at seq {expectNext - 1}."));
                 }
 
-                foreach (var gone in new List<string>(known.Keys))
+                known.TryGetValue(path, out var state);
+                long length = fi.Length;
+                DateTime mtime = fi.LastWriteTimeUtc;
+                if (!deep && state != null && state.Length == length && state.Mtime == mtime)
                 {
-                    if (!present.Contains(gone))
-                    {
-                        findings.Add(new IntegrityFinding(FindingKind.Missing, gone, null, $"Segment '{gone}' has disappeared (it was there at the previous check)."));
-                        known.Remove(gone);
-                    }
+                    expectNext = state.LastSeq + 1;
+                    continue; // unchanged since it was verified
                 }
 
-                if (segments.Count == 0)
+                long from = 0;
+                long expectSeq = firstSeq;
+                if (!deep && state != null && isLast && length > state.Length && state.ValidEnd == state.Length)
                 {
-                    findings.Add(new IntegrityFinding(FindingKind.Missing, segmentsDir, null, $"The store has no segments: '{segmentsDir}' is empty."));
+                    from = state.ValidEnd; // the active segment only grew: check the new records
+                    expectSeq = state.LastSeq + 1;
                 }
-                else if (segments[0].FirstSeq != 1)
+
+                var scan = ScanSegment(path, firstSeq, from, expectSeq, isLast, ct);
+                bytes += scan.Bytes;
+                records += scan.Records;
+                if (scan.Findings.Count > 0 && isLast && scan.OnlyTornTail)
                 {
-                    findings.Add(new IntegrityFinding(FindingKind.Missing, segments[0].Path, 0, $"The log starts at seq {segments[0].FirstSeq}, not 1: earlier segments are missing."));
+                    scan = ConfirmTornTail(store, path, firstSeq, from, expectSeq, scan, ct);
                 }
 
-                long expectNext = -1;
-                for (int i = 0; i < segments.Count; i++)
+                findings.AddRange(scan.Findings);
+                expectNext = scan.LastSeq + 1;
+                if (scan.Findings.Count == 0 && !scan.Unconfirmed)
                 {
-                    ct.ThrowIfCancellationRequested();
-                    var (firstSeq, path) = segments[i];
-                    bool isLast = i == segments.Count - 1;
-                    FileInfo fi;
-                    try
-                    {
-                        fi = new FileInfo(path);
-                        fi.Refresh();
-                        _ = fi.Length;
-                    }
-                    catch (IOException ex)
-                    {
-                        findings.Add(new IntegrityFinding(FindingKind.Unreadable, path, null, $"Cannot stat segment '{path}': {ex.Message}"));
-                        continue;
-                    }
-
-                    if (expectNext > 0 && firstSeq != expectNext)
-                    {
-                        findings.Add(new IntegrityFinding(FindingKind.SeqGap, path, 0, $"Segment '{path}' starts at seq {firstSeq} but the previous one ends at seq {expectNext - 1}."));
-                    }
-
-                    known.TryGetValue(path, out var state);
-                    long length = fi.Length;
-                    DateTime mtime = fi.LastWriteTimeUtc;
-                    if (!deep && state != null && state.Length == length && state.Mtime == mtime)
-                    {
-                        expectNext = state.LastSeq + 1;
-                        continue; // unchanged since it was verified
-                    }
-
-                    long from = 0;
-                    long expectSeq = firstSeq;
-                    if (!deep && state != null && isLast && length > state.Length && state.ValidEnd == state.Length)
-                    {
-                        from = state.ValidEnd; // the active segment only grew: check the new records
-                        expectSeq = state.LastSeq + 1;
-                    }
-
-                    var scan = ScanSegment(path, firstSeq, from, expectSeq, isLast, ct);
-                    bytes += scan.Bytes;
-                    records += scan.Records;
-                    if (scan.Findings.Count > 0 && isLast && scan.OnlyTornTail)
-                    {
-                        scan = ConfirmTornTail(store, path, firstSeq, from, expectSeq, scan, ct);
-                    }
-
-                    findings.AddRange(scan.Findings);
-                    expectNext = scan.LastSeq + 1;
-                    if (scan.Findings.Count == 0 && !scan.Unconfirmed)
-                    {
-                        known[path] = new SegmentState { Length = length, Mtime = mtime, FirstSeq = firstSeq, ValidEnd = scan.ValidEnd, LastSeq = scan.LastSeq };
-                    }
-                    else
-                    {
-                        known.Remove(path); // read it whole next time
-                    }
+                    known[path] = new SegmentState { Length = length, Mtime = mtime, FirstSeq = firstSeq, ValidEnd = scan.ValidEnd, LastSeq = scan.LastSeq };
                 }
-
-                return new IntegrityResult(store, deep, findings, bytes, records, clock.Elapsed);
+                else
+                {
+                    known.Remove(path); // read it whole next time
+                }
             }
+
+            return new IntegrityResult(store, deep, findings, bytes, records, clock.Elapsed);
         }
 
         private sealed class SegmentScan

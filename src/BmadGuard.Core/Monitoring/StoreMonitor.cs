@@ -116,6 +116,9 @@ namespace BmadGuard.Core.Monitoring
 
             /// <summary>The backup sweep in progress (it reads every backup byte: it runs beside the loop, not in it).</summary>
             public Task<BackupSweep>? Sweep;
+
+            /// <summary>The scheduled deep verify in progress, beside the loop (see <see cref="IDetachedDeepVerifier"/>).</summary>
+            public Task<IntegrityResult>? Deep;
             public StoreLock? InstanceLock;
             public AuditLog Audit = null!;
             public MonitorMetrics Metrics = null!;
@@ -323,6 +326,7 @@ namespace BmadGuard.Core.Monitoring
                 try
                 {
                     st.Sweep?.Wait(TimeSpan.FromSeconds(5)); // a cancelled sweep stops at the next file; its result is not needed now
+                    st.Deep?.Wait(TimeSpan.FromSeconds(5)); // likewise a deep verify, at the next segment
                 }
                 catch (AggregateException)
                 {
@@ -335,6 +339,14 @@ namespace BmadGuard.Core.Monitoring
                 st.Alerts.Dispose(); // delivers what is queued (bounded wait)
                 st.Audit.Write("monitor.stopped", st.Root, "ok", $"Monitor stopped after {Durations.Format(TimeSpan.FromSeconds(Math.Round((DateTimeOffset.UtcNow - Started).TotalSeconds)))}.");
                 WriteState(st);
+                try
+                {
+                    st.Metrics.WriteFiles(st.Root); // what happened since the last pass (a heal between passes) is counted too
+                }
+                catch (IOException)
+                {
+                    // Disk full: the last pass's metrics stay.
+                }
             }
 
             ReleaseAll();
@@ -386,6 +398,11 @@ namespace BmadGuard.Core.Monitoring
                 {
                     Safely(st, st.Root, "backup verify", () => CollectBackupSweep(st, wait: false));
                 }
+
+                if (st.Deep != null && st.Deep.IsCompleted)
+                {
+                    Safely(st, st.Root, "check", () => CollectDeepVerify(st, ct));
+                }
             }
 
             if (_stores.Any(s => s.Dirty) || _files.Any(f => f.Dirty))
@@ -405,10 +422,27 @@ namespace BmadGuard.Core.Monitoring
                 {
                     st.LastDeep = now; // from the pass's start, so a deep pass comes every DeepInterval, not one interval later
                 }
-                var (d, h, s) = Safely(st, st.Root, "check", () => CheckStore(st, deep, ct));
+
+                // A scheduled deep verify reads every byte (seconds per GB): beside the loop when the inspector can, so
+                // the quick checks keep their "interval plus a fraction of a second". The first pass and --once
+                // verify in the pass itself.
+                bool beside = deep && !forceDeep && !_once && _hooks.Inspector is IDetachedDeepVerifier;
+                if (beside)
+                {
+                    StartDeepVerify(st, ct);
+                }
+
+                var (d, h, s) = Safely(st, st.Root, "check", () => CheckStore(st, deep && !beside, ct));
                 damaged += d;
                 healed += h;
                 still += s;
+                if (st.Deep != null && st.Deep.IsCompleted)
+                {
+                    (d, h, s) = Safely(st, st.Root, "check", () => CollectDeepVerify(st, ct));
+                    damaged += d;
+                    healed += h;
+                    still += s;
+                }
                 if (deep)
                 {
                     Safely(st, st.Root, "backup verify", () => StartBackupSweep(st, ct));
@@ -707,6 +741,57 @@ namespace BmadGuard.Core.Monitoring
             // big store. On the loop it would hold up the quick checks and their "interval plus a fraction of a second".
             st.Sweep = Task.Run(() => inspector.Verify(st.Root, ct), ct);
             st.Sweep.ContinueWith(_ => SetWake(), TaskScheduler.Default); // report it without waiting for the next pass
+        }
+
+        private void StartDeepVerify(StoreTarget st, CancellationToken ct)
+        {
+            if (st.Deep != null)
+            {
+                return; // the last one is still reading: this schedule's turn is taken by it
+            }
+
+            var verifier = (IDetachedDeepVerifier)_hooks.Inspector;
+            st.Deep = Task.Run(() => verifier.DeepVerifyDetached(st.Root, ct), ct);
+            st.Deep.ContinueWith(_ => SetWake(), TaskScheduler.Default); // act on it without waiting for the next pass
+        }
+
+        /// <summary>
+        /// Takes a finished deep verify from beside the loop. Healthy: counted and reported like any check. Damage (or a
+        /// verify that could not run): the store may have changed since it started (an append, a heal), so it is checked
+        /// again here, deep, and that check is the one acted on.
+        /// </summary>
+        private (int, int, int) CollectDeepVerify(StoreTarget st, CancellationToken ct)
+        {
+            var task = st.Deep;
+            if (task == null || !task.IsCompleted)
+            {
+                return (0, 0, 0);
+            }
+
+            st.Deep = null;
+            IntegrityResult result;
+            try
+            {
+                result = task.GetAwaiter().GetResult();
+            }
+            catch (OperationCanceledException)
+            {
+                return (0, 0, 0); // stopping
+            }
+            catch (Exception ex) when (ex is BmadGuardException || ex is IOException || ex is UnauthorizedAccessException)
+            {
+                return CheckStore(st, deep: true, ct);
+            }
+
+            if (!result.Ok)
+            {
+                return CheckStore(st, deep: true, ct);
+            }
+
+            st.Metrics.CheckRun(deep: true, result.Duration);
+            st.LastCheck = (DateTimeOffset.UtcNow, true, true, 0);
+            Emit(new Checked(result));
+            return (0, 0, 0);
         }
 
         private void SetWake()

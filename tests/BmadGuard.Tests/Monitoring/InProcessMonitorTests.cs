@@ -62,6 +62,120 @@ namespace BmadGuard.Tests.Monitoring
             }
         }
 
+        /// <summary>The real inspector, with a scheduled deep verify (beside the loop) that takes as long as the test wants.</summary>
+        private sealed class SlowDeepInspector : IStoreInspector, IDetachedDeepVerifier
+        {
+            private readonly Core.Integration.VerifierInspector _inner = new Core.Integration.VerifierInspector();
+
+            public ManualResetEventSlim Started { get; } = new ManualResetEventSlim(false);
+            public ManualResetEventSlim Release { get; } = new ManualResetEventSlim(false);
+
+            public IntegrityResult QuickCheck(string store, CancellationToken cancellationToken) => _inner.QuickCheck(store, cancellationToken);
+
+            public IntegrityResult DeepVerify(string store, CancellationToken cancellationToken) => _inner.DeepVerify(store, cancellationToken);
+
+            public IntegrityResult DeepVerifyDetached(string store, CancellationToken cancellationToken)
+            {
+                Started.Set();
+                Release.Wait(cancellationToken);
+                return _inner.DeepVerifyDetached(store, cancellationToken);
+            }
+        }
+
+        private static DamageDetected? NextDamage(MonitorEventQueue queue, TimeSpan within)
+        {
+            foreach (var e in queue.GetConsumingEnumerable(new CancellationTokenSource(within).Token))
+            {
+                if (e is DamageDetected d)
+                {
+                    return d;
+                }
+            }
+
+            return null;
+        }
+
+        [Fact]
+        public async System.Threading.Tasks.Task ALongScheduledDeepVerifyDoesNotHoldUpDamageDetection()
+        {
+            using var dir = new TempDir();
+            string store = Kit.NewStore(dir, 10);
+            var slow = new SlowDeepInspector();
+            var config = MonitorConfig.Load(store, null);
+            config.Interval = TimeSpan.FromMilliseconds(300);
+            config.DeepInterval = TimeSpan.FromSeconds(1);
+            config.ProbeInterval = TimeSpan.Zero;
+            config.OnDamage = DamagePolicy.Alert;
+            using var queue = new MonitorEventQueue();
+            using var cts = new CancellationTokenSource();
+            using var monitor = new StoreMonitor(config, new MonitorHooks { Inspector = slow, BackupInspector = null }, queue);
+            var run = Task.Run(() => monitor.Run(cts.Token));
+            try
+            {
+                Assert.True(slow.Started.Wait(TimeSpan.FromSeconds(30)), "no scheduled deep verify started beside the loop");
+
+                // While it is still reading (a store of many gigabytes), a crash leaves a torn last record.
+                string segment = Kit.Segment(store);
+                using (var f = new FileStream(segment, FileMode.Open, FileAccess.Write))
+                {
+                    f.SetLength(f.Length - 30);
+                }
+
+                var detected = NextDamage(queue, TimeSpan.FromSeconds(20));
+                Assert.NotNull(detected);
+                Assert.False(slow.Release.IsSet); // found by a quick check while the deep verify was still running
+            }
+            finally
+            {
+                slow.Release.Set();
+                cts.Cancel();
+                Assert.True(await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(30))) == run, "Run did not return after cancellation");
+            }
+        }
+
+        [Fact]
+        public async System.Threading.Tasks.Task DamageOnlyADeepVerifySeesIsFoundBesideTheLoopAndActedOn()
+        {
+            using var dir = new TempDir();
+            string store = Kit.NewStore(dir, 10);
+            var config = MonitorConfig.Load(store, null);
+            config.Interval = TimeSpan.FromMilliseconds(300);
+            config.DeepInterval = TimeSpan.FromSeconds(1);
+            config.ProbeInterval = TimeSpan.Zero;
+            config.OnDamage = DamagePolicy.Alert;
+            using var queue = new MonitorEventQueue();
+            using var cts = new CancellationTokenSource();
+            using var monitor = new StoreMonitor(config, new MonitorHooks { BackupInspector = null }, queue);
+            var run = Task.Run(() => monitor.Run(cts.Token));
+            try
+            {
+                foreach (var e in queue.GetConsumingEnumerable(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token))
+                {
+                    if (e is Checked)
+                    {
+                        break; // the first pass is done
+                    }
+                }
+
+                // Silent media decay: one byte of a middle record changes, the size and the modification time do not,
+                // so the quick checks (which skip segments unchanged since they were verified) cannot see it.
+                string segment = Kit.Segment(store);
+                var mtime = File.GetLastWriteTimeUtc(segment);
+                Kit.FlipByte(segment, Kit.LineStart(segment, 5) + 40);
+                File.SetLastWriteTimeUtc(segment, mtime);
+
+                var detected = NextDamage(queue, TimeSpan.FromSeconds(20));
+                Assert.NotNull(detected);
+                Assert.True(detected!.Deep, "found by a quick check: the test did not hide the change from them");
+                Assert.Equal(store, detected.Target);
+            }
+            finally
+            {
+                cts.Cancel();
+                Assert.True(await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(30))) == run, "Run did not return after cancellation");
+            }
+        }
+
         [Fact]
         public async System.Threading.Tasks.Task ALongBackupSweepDoesNotHoldUpDamageDetection()
         {
