@@ -82,54 +82,88 @@ namespace BmadGuard.Tests.Monitoring
             }
         }
 
-        private static DamageDetected? NextDamage(MonitorEventQueue queue, TimeSpan within)
+        /// <summary>A monitor of one store on a task until disposed: checks every 300 ms, no probes, alerts only.</summary>
+        private sealed class RunningMonitor : IAsyncDisposable
         {
-            foreach (var e in queue.GetConsumingEnumerable(new CancellationTokenSource(within).Token))
+            private readonly CancellationTokenSource _cts = new CancellationTokenSource();
+            private readonly StoreMonitor _monitor;
+            private readonly Task _run;
+
+            public RunningMonitor(string store, MonitorHooks hooks, TimeSpan? deepInterval = null)
             {
-                if (e is DamageDetected d)
-                {
-                    return d;
-                }
+                var config = MonitorConfig.Load(store, null);
+                config.Interval = TimeSpan.FromMilliseconds(300);
+                config.DeepInterval = deepInterval ?? config.DeepInterval;
+                config.ProbeInterval = TimeSpan.Zero;
+                config.OnDamage = DamagePolicy.Alert;
+                _monitor = new StoreMonitor(config, hooks, Queue);
+                _run = Task.Run(() => _monitor.Run(_cts.Token));
             }
 
-            return null;
+            public MonitorEventQueue Queue { get; } = new MonitorEventQueue();
+
+            /// <summary>The first event of type <typeparamref name="T"/> within <paramref name="within"/>, else null.</summary>
+            public T? Next<T>(TimeSpan within) where T : MonitorEvent
+            {
+                using var timeout = new CancellationTokenSource(within);
+                try
+                {
+                    foreach (var e in Queue.GetConsumingEnumerable(timeout.Token))
+                    {
+                        if (e is T found)
+                        {
+                            return found;
+                        }
+                    }
+                }
+                catch (OperationCanceledException)
+                {
+                }
+
+                return null;
+            }
+
+            public async ValueTask DisposeAsync()
+            {
+                _cts.Cancel();
+                Assert.True(await Task.WhenAny(_run, Task.Delay(TimeSpan.FromSeconds(30))) == _run, "Run did not return after cancellation");
+                _monitor.Dispose();
+                Queue.Dispose();
+                _cts.Dispose();
+            }
         }
 
-        [Fact]
-        public async System.Threading.Tasks.Task ALongScheduledDeepVerifyDoesNotHoldUpDamageDetection()
+        /// <summary>
+        /// The two long reads that run beside the loop (a scheduled deep verify of the store, the backup sweep), each made
+        /// to last as long as the test wants: a torn tail is still found by a quick check meanwhile.
+        /// </summary>
+        [Theory]
+        [InlineData("deep verify")]
+        [InlineData("backup sweep")]
+        public async System.Threading.Tasks.Task ALongReadBesideTheLoopDoesNotHoldUpDamageDetection(string read)
         {
             using var dir = new TempDir();
             string store = Kit.NewStore(dir, 10);
-            var slow = new SlowDeepInspector();
-            var config = MonitorConfig.Load(store, null);
-            config.Interval = TimeSpan.FromMilliseconds(300);
-            config.DeepInterval = TimeSpan.FromSeconds(1);
-            config.ProbeInterval = TimeSpan.Zero;
-            config.OnDamage = DamagePolicy.Alert;
-            using var queue = new MonitorEventQueue();
-            using var cts = new CancellationTokenSource();
-            using var monitor = new StoreMonitor(config, new MonitorHooks { Inspector = slow, BackupInspector = null }, queue);
-            var run = Task.Run(() => monitor.Run(cts.Token));
+            var deep = new SlowDeepInspector();
+            var sweep = new SlowBackupInspector();
+            var (started, release) = read == "deep verify" ? (deep.Started, deep.Release) : (sweep.Started, sweep.Release);
+            var hooks = read == "deep verify"
+                ? new MonitorHooks { Inspector = deep, BackupInspector = null }
+                : new MonitorHooks { BackupInspector = sweep };
+            await using var monitor = new RunningMonitor(store, hooks, TimeSpan.FromSeconds(1));
             try
             {
-                Assert.True(slow.Started.Wait(TimeSpan.FromSeconds(30)), "no scheduled deep verify started beside the loop");
+                Assert.True(started.Wait(TimeSpan.FromSeconds(30)), $"no {read} started beside the loop");
 
-                // While it is still reading (a store of many gigabytes), a crash leaves a torn last record.
-                string segment = Kit.Segment(store);
-                using (var f = new FileStream(segment, FileMode.Open, FileAccess.Write))
-                {
-                    f.SetLength(f.Length - 30);
-                }
+                // While it is still reading (many gigabytes), a crash leaves a torn last record.
+                Kit.TearLastRecord(store, 30);
 
-                var detected = NextDamage(queue, TimeSpan.FromSeconds(20));
-                Assert.NotNull(detected);
-                Assert.False(slow.Release.IsSet); // found by a quick check while the deep verify was still running
+                Assert.NotNull(monitor.Next<DamageDetected>(TimeSpan.FromSeconds(20)));
+                Assert.False(release.IsSet); // found by a quick check while the long read was still running
             }
             finally
             {
-                slow.Release.Set();
-                cts.Cancel();
-                Assert.True(await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(30))) == run, "Run did not return after cancellation");
+                release.Set();
             }
         }
 
@@ -138,88 +172,20 @@ namespace BmadGuard.Tests.Monitoring
         {
             using var dir = new TempDir();
             string store = Kit.NewStore(dir, 10);
-            var config = MonitorConfig.Load(store, null);
-            config.Interval = TimeSpan.FromMilliseconds(300);
-            config.DeepInterval = TimeSpan.FromSeconds(1);
-            config.ProbeInterval = TimeSpan.Zero;
-            config.OnDamage = DamagePolicy.Alert;
-            using var queue = new MonitorEventQueue();
-            using var cts = new CancellationTokenSource();
-            using var monitor = new StoreMonitor(config, new MonitorHooks { BackupInspector = null }, queue);
-            var run = Task.Run(() => monitor.Run(cts.Token));
-            try
-            {
-                foreach (var e in queue.GetConsumingEnumerable(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token))
-                {
-                    if (e is Checked)
-                    {
-                        break; // the first pass is done
-                    }
-                }
+            await using var monitor = new RunningMonitor(store, new MonitorHooks { BackupInspector = null }, TimeSpan.FromSeconds(1));
+            Assert.NotNull(monitor.Next<Checked>(TimeSpan.FromSeconds(30))); // the first pass is done
 
-                // Silent media decay: one byte of a middle record changes, the size and the modification time do not,
-                // so the quick checks (which skip segments unchanged since they were verified) cannot see it.
-                string segment = Kit.Segment(store);
-                var mtime = File.GetLastWriteTimeUtc(segment);
-                Kit.FlipByte(segment, Kit.LineStart(segment, 5) + 40);
-                File.SetLastWriteTimeUtc(segment, mtime);
+            // Silent media decay: one byte of a middle record changes, the size and the modification time do not,
+            // so the quick checks (which skip segments unchanged since they were verified) cannot see it.
+            string segment = Kit.Segment(store);
+            var mtime = File.GetLastWriteTimeUtc(segment);
+            Kit.FlipByte(segment, Kit.LineStart(segment, 5) + 40);
+            File.SetLastWriteTimeUtc(segment, mtime);
 
-                var detected = NextDamage(queue, TimeSpan.FromSeconds(20));
-                Assert.NotNull(detected);
-                Assert.True(detected!.Deep, "found by a quick check: the test did not hide the change from them");
-                Assert.Equal(store, detected.Target);
-            }
-            finally
-            {
-                cts.Cancel();
-                Assert.True(await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(30))) == run, "Run did not return after cancellation");
-            }
-        }
-
-        [Fact]
-        public async System.Threading.Tasks.Task ALongBackupSweepDoesNotHoldUpDamageDetection()
-        {
-            using var dir = new TempDir();
-            string store = Kit.NewStore(dir, 10);
-            var slow = new SlowBackupInspector();
-            var config = MonitorConfig.Load(store, null);
-            config.Interval = TimeSpan.FromMilliseconds(300);
-            config.ProbeInterval = TimeSpan.Zero;
-            config.OnDamage = DamagePolicy.Alert;
-            using var queue = new MonitorEventQueue();
-            using var cts = new CancellationTokenSource();
-            using var monitor = new StoreMonitor(config, new MonitorHooks { BackupInspector = slow }, queue);
-            var run = Task.Run(() => monitor.Run(cts.Token));
-            try
-            {
-                Assert.True(slow.Started.Wait(TimeSpan.FromSeconds(30)), "the first deep pass did not sweep the backups");
-
-                // While the sweep is still reading, a crash leaves a torn last record.
-                string segment = Kit.Segment(store);
-                using (var f = new FileStream(segment, FileMode.Open, FileAccess.Write))
-                {
-                    f.SetLength(f.Length - 30);
-                }
-
-                DamageDetected? detected = null;
-                foreach (var e in queue.GetConsumingEnumerable(new CancellationTokenSource(TimeSpan.FromSeconds(20)).Token))
-                {
-                    if (e is DamageDetected d)
-                    {
-                        detected = d;
-                        break;
-                    }
-                }
-
-                Assert.NotNull(detected);
-                Assert.False(slow.Release.IsSet); // found while the sweep was still running
-            }
-            finally
-            {
-                slow.Release.Set();
-                cts.Cancel();
-                Assert.True(await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(30))) == run, "Run did not return after cancellation");
-            }
+            var detected = monitor.Next<DamageDetected>(TimeSpan.FromSeconds(20));
+            Assert.NotNull(detected);
+            Assert.True(detected!.Deep, "found by a quick check: the test did not hide the change from them");
+            Assert.Equal(store, detected.Target);
         }
 
         [Fact]

@@ -74,6 +74,13 @@ namespace BmadGuard.Tests.Monitoring
             fs.WriteByte((byte)(b ^ 0x01));
         }
 
+        /// <summary>Cuts the last <paramref name="bytes"/> bytes of the newest segment: a crash mid-append.</summary>
+        public static void TearLastRecord(string store, int bytes)
+        {
+            using var f = new FileStream(Segment(store), FileMode.Open, FileAccess.Write);
+            f.SetLength(f.Length - bytes);
+        }
+
         /// <summary>Offset of the first byte of line <paramref name="lineIndex"/> (0 = the segment header).</summary>
         public static long LineStart(string path, int lineIndex)
         {
