@@ -121,6 +121,26 @@ namespace BmadGuard.Core.Integration
 
         public HealResult Repair(string store, IntegrityResult damage, CancellationToken cancellationToken)
         {
+            // A torn tail alone: the store's own open-time cut (under the writers' lock, the bytes fsynced to quarantine
+            // before the truncation) reads only the tail. StoreRepair reads the whole store before and after the cut:
+            // seconds per GB for a few hundred bytes. The monitor checks the store again after either.
+            if (damage.OnlyTornTail)
+            {
+                try
+                {
+                    var cut = TornTailHealer.Instance.Repair(store, damage, cancellationToken);
+                    if (cut.Outcome == HealOutcome.Healed || cut.Outcome == HealOutcome.NotNeeded)
+                    {
+                        _lost.Set(store, null);
+                        return cut;
+                    }
+                }
+                catch (Exception ex) when (ex is BmadGuardException || ex is IOException)
+                {
+                    // Not a plain torn tail after all (opening refuses damage it must not cut): the full repair decides.
+                }
+            }
+
             IReadOnlyList<SeqRange>? lost = null;
             var options = new StoreRepairOptions
             {
