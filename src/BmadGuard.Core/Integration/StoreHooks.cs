@@ -128,7 +128,7 @@ namespace BmadGuard.Core.Integration
             {
                 try
                 {
-                    var cut = TornTailHealer.Instance.Repair(store, damage, cancellationToken);
+                    var cut = new TornTailHealer { LockTimeout = LockTimeout }.Repair(store, damage, cancellationToken);
                     if (cut.Outcome == HealOutcome.Healed || cut.Outcome == HealOutcome.NotNeeded)
                     {
                         _lost.Set(store, null);

@@ -339,14 +339,7 @@ namespace BmadGuard.Core.Monitoring
                 st.Alerts.Dispose(); // delivers what is queued (bounded wait)
                 st.Audit.Write("monitor.stopped", st.Root, "ok", $"Monitor stopped after {Durations.Format(TimeSpan.FromSeconds(Math.Round((DateTimeOffset.UtcNow - Started).TotalSeconds)))}.");
                 WriteState(st);
-                try
-                {
-                    st.Metrics.WriteFiles(st.Root); // what happened since the last pass (a heal between passes) is counted too
-                }
-                catch (IOException)
-                {
-                    // Disk full: the last pass's metrics stay.
-                }
+                WriteMetrics(st); // what happened since the last pass (a heal between passes) is counted too
             }
 
             ReleaseAll();
@@ -399,10 +392,7 @@ namespace BmadGuard.Core.Monitoring
                     Safely(st, st.Root, "backup verify", () => CollectBackupSweep(st, wait: false));
                 }
 
-                if (st.Deep != null && st.Deep.IsCompleted)
-                {
-                    Safely(st, st.Root, "check", () => CollectDeepVerify(st, ct));
-                }
+                Safely(st, st.Root, "check", () => CollectDeepVerify(st, ct)); // when it has finished
             }
 
             if (_stores.Any(s => s.Dirty) || _files.Any(f => f.Dirty))
@@ -433,16 +423,10 @@ namespace BmadGuard.Core.Monitoring
                 }
 
                 var (d, h, s) = Safely(st, st.Root, "check", () => CheckStore(st, deep && !beside, ct));
-                damaged += d;
-                healed += h;
-                still += s;
-                if (st.Deep != null && st.Deep.IsCompleted)
-                {
-                    (d, h, s) = Safely(st, st.Root, "check", () => CollectDeepVerify(st, ct));
-                    damaged += d;
-                    healed += h;
-                    still += s;
-                }
+                var (dd, dh, ds) = Safely(st, st.Root, "check", () => CollectDeepVerify(st, ct)); // when it has finished
+                damaged += d + dd;
+                healed += h + dh;
+                still += s + ds;
                 if (deep)
                 {
                     Safely(st, st.Root, "backup verify", () => StartBackupSweep(st, ct));
@@ -468,14 +452,7 @@ namespace BmadGuard.Core.Monitoring
                 st.Metrics.AlertsSent = st.Alerts.Sent;
                 st.Metrics.AlertsFailed = st.Alerts.Failed;
                 WriteState(st);
-                try
-                {
-                    st.Metrics.WriteFiles(st.Root);
-                }
-                catch (IOException)
-                {
-                    // Disk full: metrics wait for the next interval.
-                }
+                WriteMetrics(st);
             }
 
             return new MonitorPassSummary(_stores.Count + _files.Count, damaged, healed, still);
@@ -741,6 +718,18 @@ namespace BmadGuard.Core.Monitoring
             // big store. On the loop it would hold up the quick checks and their "interval plus a fraction of a second".
             st.Sweep = Task.Run(() => inspector.Verify(st.Root, ct), ct);
             st.Sweep.ContinueWith(_ => SetWake(), TaskScheduler.Default); // report it without waiting for the next pass
+        }
+
+        private static void WriteMetrics(StoreTarget st)
+        {
+            try
+            {
+                st.Metrics.WriteFiles(st.Root);
+            }
+            catch (IOException)
+            {
+                // Disk full: the metrics files keep their last contents until a later write succeeds.
+            }
         }
 
         private void StartDeepVerify(StoreTarget st, CancellationToken ct)

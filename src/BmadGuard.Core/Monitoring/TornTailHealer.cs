@@ -16,6 +16,9 @@ namespace BmadGuard.Core.Monitoring
     {
         public static TornTailHealer Instance { get; } = new TornTailHealer();
 
+        /// <summary>How long the cut waits for the writers' lock (default 10 s).</summary>
+        public TimeSpan LockTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
         public HealResult Repair(string store, IntegrityResult damage, CancellationToken cancellationToken)
         {
             if (!damage.OnlyTornTail)
@@ -26,7 +29,7 @@ namespace BmadGuard.Core.Monitoring
                     "Run Repair-BmadStore (integrity checker) or restore the latest verified backup.");
             }
 
-            using var opened = FileEventStore.Open(store, new StoreOpenOptions { LockTimeout = TimeSpan.FromSeconds(10) });
+            using var opened = FileEventStore.Open(store, new StoreOpenOptions { LockTimeout = LockTimeout });
             var cuts = opened.Notices.Where(n => n.Code == "TornTailRepaired").ToList();
             if (cuts.Count == 0)
             {
