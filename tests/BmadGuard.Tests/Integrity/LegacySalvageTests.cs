@@ -14,31 +14,10 @@ namespace BmadGuard.Tests.Integrity
     public sealed class LegacySalvageTests
     {
         /// <summary>
-        /// The legacy bus sample: copied next to the tests by the csproj (fixtures/shared_context.json) when the
-        /// checkout sits beside /work/shared; from a deeper worktree, found by walking up to shared/fixtures.
+        /// The legacy bus sample, kept in the repository (tests/fixtures/bmad-legacy/shared_context.json) and copied
+        /// next to the tests by the csproj.
         /// </summary>
-        public static string FixturePath
-        {
-            get
-            {
-                string copied = Path.Combine(AppContext.BaseDirectory, "fixtures", "shared_context.json");
-                if (File.Exists(copied))
-                {
-                    return copied;
-                }
-
-                for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
-                {
-                    string candidate = Path.Combine(d.FullName, "shared", "fixtures", "bmad-legacy", "shared_context.json");
-                    if (File.Exists(candidate))
-                    {
-                        return candidate;
-                    }
-                }
-
-                throw new FileNotFoundException("The legacy fixture shared_context.json was not found (fixtures/ in the test output, or shared/fixtures/bmad-legacy above it).");
-            }
-        }
+        public static string FixturePath => Path.Combine(AppContext.BaseDirectory, "fixtures", "shared_context.json");
 
         public static byte[] Fixture => File.ReadAllBytes(FixturePath);
 
