@@ -92,7 +92,8 @@ def _time_arg(value: TimeLike) -> str:
         if value.tzinfo is None:
             value = value.replace(tzinfo=_dt.timezone.utc)
         return value.astimezone(_dt.timezone.utc).isoformat()
-    return parse_time(value).isoformat()
+    parse_time(value)  # a clear InvalidArgument here; the CLI reads the text itself, to its full precision
+    return value
 
 
 class _Publisher:
@@ -221,10 +222,22 @@ class _Publisher:
         except OSError:
             pass
         try:
-            return self.proc.wait(timeout=30)
+            code: Optional[int] = self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.kill()
-            return None
+            code = None
+        self._out.join(timeout=5)
+        self._err.join(timeout=5)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+        return code
+
+    def dispose(self) -> None:
+        """After a failure: the child is ended (if it still runs) and its pipes closed."""
+        if self.pid == os.getpid() and self.proc.poll() is None:
+            self.kill()
+        self.close()
 
     def kill(self) -> None:
         try:
@@ -304,6 +317,7 @@ class Bus:
                     return p.send(lines, self.timeout)
                 except BmadGuardError as ex:
                     self._publisher = None
+                    p.dispose()
                     # No store yet: the child exited at start, before reading a line, so nothing was written.
                     if ex.code == "StoreNotFound" and self.auto_init and attempt == 1:
                         self.init()
@@ -446,5 +460,8 @@ def _follow(argv: List[str]) -> Iterator[Event]:
             proc.kill()
             code = proc.wait()
         reader.join(timeout=5)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
         if finished and code != 0:
             raise error_from_stderr(b"".join(stderr).decode("utf-8", "replace"), code, "bmadguard get --follow")
