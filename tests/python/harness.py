@@ -75,8 +75,9 @@ def _start(mode: str, target: str, name: str, workdir: Path, until: float, count
     if count is not None:
         args += ["--count", str(count)]
     # A session of its own: SIGKILL to the group takes the agent and its bmadguard child down together.
-    return subprocess.Popen(args, env=env, start_new_session=True, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=open(workdir / f"{name}.err", "ab"))
+    with open(workdir / f"{name}.err", "ab") as err:
+        return subprocess.Popen(args, env=env, start_new_session=True, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=err)
 
 
 def run_agents(mode: str, target: str, workdir: Path, agents: int = 4, seconds: float = 5.0,
