@@ -58,6 +58,7 @@ class RunResult:
     stored: Dict[str, int] = field(default_factory=dict)  # uid -> times found in the bus
     kills: int = 0
     seconds: float = 0.0
+    steady_rate: float = 0.0  # events/s across all agents after each one's first publish (runs without kills)
 
     @property
     def lost(self) -> Set[str]:
@@ -87,6 +88,8 @@ def run_agents(mode: str, target: str, workdir: Path, agents: int = 4, seconds: 
     and what the bus holds."""
     rng = random.Random(seed)
     workdir.mkdir(parents=True, exist_ok=True)
+    if mode.startswith("oldbus"):
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
     tmp = workdir / "tmp"
     tmp.mkdir(exist_ok=True)
     env = child_env({"TMPDIR": str(tmp)})  # the old bus's temp files land beside the test's files
@@ -114,10 +117,20 @@ def run_agents(mode: str, target: str, workdir: Path, agents: int = 4, seconds: 
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
     result = RunResult(mode=mode, kills=kills, seconds=time.monotonic() - start)
+    firsts, ends, published = [], [], 0
     for n in names:
         path = workdir / f"{n}.acks"
         if path.exists():
             result.acked += [line for line in path.read_text().split("\n")[:-1] if line]
+        timing = workdir / f"{n}.acks.timing"
+        if timing.exists():
+            for line in timing.read_text().splitlines():
+                f0, f1, k = line.split()
+                firsts.append(float(f0))
+                ends.append(float(f1))
+                published += int(k)
+    if firsts and max(ends) > min(firsts):
+        result.steady_rate = published / (max(ends) - min(firsts))
     for ev in read_views(mode, target, workdir, 1)[0]:
         uid = ev["data"].get("uid") if isinstance(ev.get("data"), dict) else None
         if uid is not None:
