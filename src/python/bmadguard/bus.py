@@ -394,7 +394,10 @@ class Bus:
                since: Optional[TimeLike] = None, source: Optional[str] = None) -> Iterator[Event]:
         """Streams events as they are published (``bmadguard get --follow``), forever, until the iterator is
         closed (``close()`` or leaving a ``for`` loop with break). With ``consumer`` the position is durable:
-        a later consume/follow under the same name starts after the last event the CLI handed over."""
+        a later consume/follow under the same name starts after the last event the CLI handed over. The CLI
+        moves the position when it has written an event to the pipe, so events this process had not yet taken
+        from the iterator when it stopped are not delivered again: keep what must not be missed idempotent and
+        re-read it with ``get_events(after=...)`` if in doubt."""
         args = ["get", "--follow"] + self._store_args()
         if consumer is not None:
             args += ["--consumer", consumer]
