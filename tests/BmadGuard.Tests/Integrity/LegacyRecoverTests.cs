@@ -62,5 +62,29 @@ namespace BmadGuard.Tests.Integrity
             Assert.Equal(0, JsonDocument.Parse(CliRunner.Run("import-legacy", "--store", store, "--file", file).StdOut).RootElement.GetProperty("imported").GetInt32());
             Assert.Equal(Bus(40, 41), File.ReadAllText(file)); // nothing outside the store changed
         }
+
+        /// <summary>health names a guarded legacy file whose lock file was deleted although BmadGuard wrote it before (the bus deletes it).</summary>
+        [Fact]
+        public void HealthReportsAGuardedBusWhoseLockFileIsDeleted()
+        {
+            using var dir = new TempDir();
+            string file = dir.Combine("shared_context.json");
+            File.WriteAllText(file, Bus(1));
+            Assert.Equal(0, CliRunner.Run("publish-legacy", "--file", file, "--type", "a_b").ExitCode);
+            Assert.Equal(0, CliRunner.Run("publish-legacy", "--file", file, "--type", "a_b").ExitCode); // a generation exists now
+            string store = dir.Combine("store");
+            Assert.Equal(0, CliRunner.Run("init", "--store", store).ExitCode);
+            string config = dir.Combine("monitor.json");
+            File.WriteAllText(config, JsonSerializer.Serialize(new { files = new[] { file } }));
+            JsonElement Check(CliRunner.Result r) => JsonDocument.Parse(r.StdOut).RootElement.GetProperty("checks").EnumerateArray().Single(c => c.GetProperty("name").GetString() == "legacy-files");
+            Assert.Equal("Healthy", Check(CliRunner.Run("health", "--store", store, "--config", config)).GetProperty("status").GetString());
+            File.Delete(file + ".lock"); // what the old bus's file_lock does after LOCK_UN
+            var check = Check(CliRunner.Run("health", "--store", store, "--config", config));
+            Assert.Equal("Degraded", check.GetProperty("status").GetString());
+            Assert.Contains("keep its lock file", check.GetProperty("message").GetString());
+            var verify = CliRunner.Run("verify", "--file", file);
+            Assert.Equal(0, verify.ExitCode); // the file itself is fine: a warning
+            Assert.Contains("LegacyLockFileDeleted", verify.StdOut);
+        }
     }
 }
