@@ -173,12 +173,23 @@ namespace BmadGuard.Core.Legacy
     {
         private static readonly JsonWriterOptions IndentedWriter = new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-        /// <summary>Reads and scans a legacy file under the agents' lock (the lock is held only for the read).</summary>
+        /// <summary>
+        /// Reads and scans a legacy file under the agents' lock (the lock is held only for the read). Like every read,
+        /// it never creates a missing lock file: a missing one is evidence that the bus deletes it (see
+        /// <see cref="LegacyLocking"/>), which a later publish must still see.
+        /// </summary>
         public static LegacyScanResult Read(string path, TimeSpan lockTimeout, CancellationToken cancellationToken = default)
         {
             string full = LegacyFiles.RequireFile(path, "legacy bus file");
             byte[] bytes;
-            using (StoreLock.Acquire(LegacyFiles.LockPath(full), lockTimeout, cancellationToken))
+            string lockPath = LegacyFiles.LockPath(full);
+            if (!File.Exists(lockPath))
+            {
+                bytes = LegacyFiles.ReadAll(full);
+                return LegacyScanner.Scan(bytes, cancellationToken);
+            }
+
+            using (StoreLock.Acquire(lockPath, lockTimeout, cancellationToken))
             {
                 bytes = LegacyFiles.ReadAll(full);
             }

@@ -85,6 +85,14 @@ namespace BmadGuard.Tests.Integrity
             var verify = CliRunner.Run("verify", "--file", file);
             Assert.Equal(0, verify.ExitCode); // the file itself is fine: a warning
             Assert.Contains("LegacyLockFileDeleted", verify.StdOut);
+
+            // An import reads under the lock but never creates a missing lock file, so the evidence survives it and a
+            // later publish still refuses rather than acknowledging what it cannot keep.
+            Assert.Equal(0, CliRunner.Run("import-legacy", "--store", store, "--file", file, "--recover").ExitCode);
+            Assert.False(File.Exists(file + ".lock"));
+            var publish = CliRunner.Run("publish-legacy", "--file", file, "--type", "a_b");
+            Assert.Equal(1, publish.ExitCode);
+            Assert.Contains("LegacyLockFileDeleted", publish.StdErr);
         }
     }
 }
