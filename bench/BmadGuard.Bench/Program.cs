@@ -78,6 +78,11 @@ namespace BmadGuard.Bench
                     RunScenario(run, "5", scenarios.ConcurrentProcesses, Log);
                 }
 
+                if (config.Runs(6))
+                {
+                    RunScenario(run, "6", () => LegacyScenario.Run(root, config.Quick, Log), Log);
+                }
+
                 if (config.Profile)
                 {
                     RunScenario(run, "P", scenarios.Profile, Log);

@@ -72,5 +72,7 @@ namespace BmadGuard.Core
         public const string FileNotFound = "FileNotFound";
         public const string InvalidSchema = "InvalidSchema";
         public const string LegacyFileDamaged = "LegacyFileDamaged";
+        /// <summary>A legacy bus file's lock file is deleted or replaced by its writers: the lock excludes no one.</summary>
+        public const string LegacyLockFileDeleted = "LegacyLockFileDeleted";
     }
 }

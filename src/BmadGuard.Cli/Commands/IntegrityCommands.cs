@@ -99,7 +99,7 @@ namespace BmadGuard.Cli
                         {
                             Check = sc != null ? JsonFileCheck.Schema : parse.GetValue(jsonOnly) ? JsonFileCheck.JsonOnly : JsonFileCheck.LegacyBus,
                             SchemaPath = sc,
-                        });
+                        }, signal.Token);
                 }
 
                 if (parse.GetValue(quiet))
@@ -152,9 +152,13 @@ namespace BmadGuard.Cli
             var source = new Option<string?>("--source") { Description = "The source recorded on imported events (default 'legacy')." };
             var zone = new Option<string?>("--naive-timezone") { Description = "Time zone of naive legacy timestamps (default UTC), e.g. Europe/Berlin." };
             var lockTimeout = LockTimeoutOption(10);
+            var recover = new Option<bool>("--recover")
+            {
+                Description = "Also gather what the old bus lost: <file>.backup, BmadGuard's generations, leftover temp copies, quarantined copies (beside the file and in the store) and the monitor's known-good copy; events already in the store are skipped. Prints a count per source.",
+            };
             var cmd = new Command("import-legacy", "Copies a legacy bus file into a store, keeping time, type and data. Running it again imports nothing twice. Prints a JSON summary.")
             {
-                store, file, source, zone, lockTimeout,
+                store, file, source, zone, lockTimeout, recover,
             };
             cmd.SetAction(parse => CliSupport.Run(() =>
             {
@@ -180,6 +184,40 @@ namespace BmadGuard.Cli
                     {
                         throw Usage($"Unknown time zone '{z}'.");
                     }
+                }
+
+                if (parse.GetValue(recover))
+                {
+                    using var into = StoreCommands.OpenStore(s, options.LockTimeout.TotalSeconds);
+                    using var cancel = CliSupport.CancelOnSignal();
+                    var results = LegacyTransfer.Recover(into, f, options, cancel.Token);
+                    PrintJson(w =>
+                    {
+                        w.WriteStartObject();
+                        w.WriteString("file", Path.GetFullPath(f));
+                        w.WriteString("store", into.Root);
+                        int imported = 0, already = 0, read = 0;
+                        foreach (var r in results)
+                        {
+                            imported += r.Imported;
+                            already += r.AlreadyPresent;
+                            read += r.EventsInFile;
+                        }
+
+                        w.WriteNumber("sourcesRead", results.Count);
+                        w.WriteNumber("eventsRead", read);
+                        w.WriteNumber("imported", imported);
+                        w.WriteNumber("alreadyPresent", already);
+                        w.WriteStartArray("sources");
+                        foreach (var r in results)
+                        {
+                            r.WriteJson(w);
+                        }
+
+                        w.WriteEndArray();
+                        w.WriteEndObject();
+                    });
+                    return ExitCodes.Success;
                 }
 
                 LegacyFiles.RequireFile(f, "legacy bus file");
@@ -258,11 +296,21 @@ namespace BmadGuard.Cli
                     throw Usage("publish-legacy needs --file F and --type T.");
                 }
 
-                var result = LegacyBusFile.Publish(f, t, parse.GetValue(data), new LegacyWriteOptions
+                LegacyPublishResult result;
+                try
                 {
-                    KeepGenerations = parse.GetValue(keep),
-                    LockTimeout = Seconds(parse.GetValue(lockTimeout)),
-                });
+                    result = LegacyBusFile.Publish(f, t, parse.GetValue(data), new LegacyWriteOptions
+                    {
+                        KeepGenerations = parse.GetValue(keep),
+                        LockTimeout = Seconds(parse.GetValue(lockTimeout)),
+                    });
+                }
+                catch (BmadGuardException ex) when (ex.Code == ErrorCodes.LegacyLockFileDeleted)
+                {
+                    throw new BmadGuardException(ex.Code, ex.Kind, ex.Message + " Fix: migrate the agents to a store (bmadguard import-legacy --store S --file F, then the drop-in bus;"
+                        + " see docs/migrating-bmad-agents.md), or make the bus keep its lock file (remove the deletion of <file>.lock from its file_lock), then publish again.", ex.Path, inner: ex);
+                }
+
                 PrintJson(w =>
                 {
                     w.WriteStartObject();

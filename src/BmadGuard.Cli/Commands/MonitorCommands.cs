@@ -274,7 +274,7 @@ namespace BmadGuard.Cli
                     FileEventStore.Open(dir).Dispose();
                 }
 
-                var report = HealthChecker.Run(dir, cfg.Health, null, null);
+                var report = HealthChecker.Run(dir, cfg.Health, null, null, true, cfg.Files);
                 WriteJsonLine(report.WriteJson, indented: true);
                 return (int)report.Status;
             }));

@@ -95,6 +95,10 @@ namespace BmadGuard.Core.Health
         public const string ProbeType = "bmadguard.probe";
 
         public static HealthReport Run(string store, HealthSettings? settings = null, IStoreInspector? inspector = null, IBackupTaker? backups = null, bool probe = true, CancellationToken cancellationToken = default)
+            => Run(store, settings, inspector, backups, probe, null, cancellationToken);
+
+        /// <summary>As above, plus a <c>legacy-files</c> check of the monitor's guarded legacy files (<paramref name="legacyFiles"/>).</summary>
+        public static HealthReport Run(string store, HealthSettings? settings, IStoreInspector? inspector, IBackupTaker? backups, bool probe, IReadOnlyList<string>? legacyFiles, CancellationToken cancellationToken = default)
         {
             settings ??= new HealthSettings();
             inspector ??= new Integration.VerifierInspector();
@@ -115,6 +119,11 @@ namespace BmadGuard.Core.Health
             checks.Add(Guard("disk", () => Disk(store, settings)));
             checks.Add(Guard("quarantine", () => Quarantine(store)));
             checks.Add(Guard("outbox", () => OutboxCheck(store)));
+            if (legacyFiles != null && legacyFiles.Count > 0)
+            {
+                checks.Add(Guard("legacy-files", () => LegacyFilesCheck(legacyFiles)));
+            }
+
             return new HealthReport(store, checks, clock.Elapsed);
         }
 
@@ -279,6 +288,28 @@ namespace BmadGuard.Core.Health
             return pending == 0
                 ? new HealthCheck("outbox", HealthStatus.Healthy, "No spooled events are waiting.", evidence)
                 : new HealthCheck("outbox", HealthStatus.Degraded, $"{pending} spooled event(s) are waiting for the store; the monitor replays them once it accepts again.", evidence);
+        }
+
+        /// <summary>
+        /// The guarded legacy bus files: degraded when a file's lock file is missing although BmadGuard wrote the file
+        /// before (its writers delete their lock file, so the lock excludes no one). A stat per file: cheap.
+        /// </summary>
+        public static HealthCheck LegacyFilesCheck(IReadOnlyList<string> files)
+        {
+            var problems = new List<string>();
+            foreach (string f in files)
+            {
+                string? evidence = Legacy.LegacyLocking.MissingLockEvidence(f);
+                if (evidence != null)
+                {
+                    problems.Add(Legacy.LegacyLocking.Explain(f, evidence));
+                }
+            }
+
+            var evidenceMap = new Dictionary<string, object?> { ["files"] = files.Count, ["lockFileDeleted"] = problems.Count };
+            return problems.Count == 0
+                ? new HealthCheck("legacy-files", HealthStatus.Healthy, $"{files.Count} guarded legacy file(s); their lock files are in place.", evidenceMap)
+                : new HealthCheck("legacy-files", HealthStatus.Degraded, string.Join(" ", problems) + " Migrate the agents to the store, or make the bus keep its lock file.", evidenceMap);
         }
     }
 }

@@ -340,6 +340,10 @@ namespace BmadGuard.Core.Integrity
         public const string LegacyEventInvalid = "LegacyEventInvalid";
         public const string LegacyDataNotObject = "LegacyDataNotObject";
         public const string LegacyExtraProperty = "LegacyExtraProperty";
+        /// <summary>An element of "events" is a complete object without every field the bus writes (e.g. no "event"): kept, reported.</summary>
+        public const string LegacyEventIncomplete = "LegacyEventIncomplete";
+        /// <summary>The legacy bus's writers delete or replace its lock file, so the lock excludes no one.</summary>
+        public const string LegacyLockFileDeleted = "LegacyLockFileDeleted";
         public const string SchemaViolation = "SchemaViolation";
         public const string ReadWithoutLock = "ReadWithoutLock";
 

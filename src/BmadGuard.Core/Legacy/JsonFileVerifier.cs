@@ -40,7 +40,7 @@ namespace BmadGuard.Core.Legacy
     {
         private static readonly UTF8Encoding StrictUtf8 = new UTF8Encoding(false, true);
 
-        public static IntegrityReport Verify(string path, JsonFileVerifyOptions? options = null)
+        public static IntegrityReport Verify(string path, JsonFileVerifyOptions? options = null, System.Threading.CancellationToken cancellationToken = default)
         {
             options ??= new JsonFileVerifyOptions();
             string full = LegacyFiles.RequireFile(path);
@@ -50,14 +50,22 @@ namespace BmadGuard.Core.Legacy
                 schema = LoadSchema(options.SchemaPath);
             }
 
-            byte[] bytes = LegacyFiles.ReadGuarded(full, out bool locked);
-            return VerifyBytes(full, bytes, options.Check, schema, locked);
+            byte[] bytes = LegacyFiles.ReadGuarded(full, out bool locked, out string? lockEvidence);
+            var report = VerifyBytes(full, bytes, options.Check, schema, locked, cancellationToken, lockEvidence);
+            return report;
         }
 
         /// <summary>Checks bytes already read (by a caller that holds the agents' lock).</summary>
-        internal static IntegrityReport VerifyBytes(string full, byte[] bytes, JsonFileCheck check, JsonSchema? schema = null, bool locked = true)
+        internal static IntegrityReport VerifyBytes(string full, byte[] bytes, JsonFileCheck check, JsonSchema? schema = null, bool locked = true,
+            System.Threading.CancellationToken cancellationToken = default, string? lockEvidence = null)
         {
             var report = new IntegrityReportBuilder(full, "file") { Files = 1, Bytes = bytes.Length };
+            if (lockEvidence != null)
+            {
+                report.Warning(FindingCodes.LegacyLockFileDeleted, full, LegacyLocking.Explain(full, lockEvidence)
+                    + " Migrate the agents to a store (bmadguard import-legacy), or make the bus keep its lock file; until then publish-legacy refuses to write.");
+            }
+
             if (!locked)
             {
                 report.Info(FindingCodes.ReadWithoutLock, full,
@@ -74,7 +82,7 @@ namespace BmadGuard.Core.Legacy
             }
             else if (check == JsonFileCheck.LegacyBus)
             {
-                CheckLegacyShape(full, bytes, bom, report);
+                CheckLegacyShape(full, bytes, bom, report, cancellationToken);
             }
             else
             {
@@ -160,7 +168,17 @@ namespace BmadGuard.Core.Legacy
                             keys.Pop();
                             break;
                         case JsonTokenType.PropertyName:
-                            string name = reader.GetString()!;
+                            string name;
+                            try
+                            {
+                                name = reader.GetString()!;
+                            }
+                            catch (InvalidOperationException)
+                            {
+                                // A key Python loads but .NET cannot decode (a lone surrogate escape): compare its raw bytes.
+                                name = "\u0000raw:" + Convert.ToBase64String(reader.HasValueSequence ? System.Buffers.BuffersExtensions.ToArray(reader.ValueSequence) : reader.ValueSpan.ToArray());
+                            }
+
                             if (!keys.Peek()!.Add(name) && duplicates++ < 100)
                             {
                                 long at = bom + reader.TokenStartIndex;
@@ -193,7 +211,7 @@ namespace BmadGuard.Core.Legacy
             return cut > 0 ? message.Substring(0, cut) : message;
         }
 
-        private static void CheckLegacyShape(string file, byte[] bytes, int bom, IntegrityReportBuilder report)
+        private static void CheckLegacyShape(string file, byte[] bytes, int bom, IntegrityReportBuilder report, System.Threading.CancellationToken cancellationToken)
         {
             var span = new ReadOnlyMemory<byte>(bytes, bom, bytes.Length - bom);
             using var doc = JsonDocument.Parse(span, new JsonDocumentOptions { AllowDuplicateProperties = true, MaxDepth = 1000 });
@@ -218,20 +236,56 @@ namespace BmadGuard.Core.Legacy
                 }
             }
 
-            // Element offsets, for line/column per event.
+            // Element offsets, for line/column per event (one pass: the cursor only moves forward).
             var offsets = LegacyScanner.ElementOffsets(bytes, bom);
+            var cursor = new TextCursor(bytes);
             int index = 0;
             foreach (var e in events.EnumerateArray())
             {
+                if ((index & 1023) == 0)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+
                 long at = index < offsets.Count ? offsets[index] : bom;
-                var (line, col) = TextPosition.FromOffset(bytes, at);
-                string? problem = LegacyEvent.Problem(e, out bool dataNotObject);
+                string? problem;
+                bool dataNotObject;
+                string? incomplete = null;
+                try
+                {
+                    problem = LegacyEvent.Problem(e, out dataNotObject);
+                    if (!LegacyScanner.StringsDecode(e))
+                    {
+                        problem = "holds a string that is not valid Unicode (a lone surrogate escape such as \\ud800): repair moves it to quarantine with the original";
+                    }
+                    else if (problem != null && e.ValueKind == JsonValueKind.Object)
+                    {
+                        // The agents wrote it and their bus returns it: not damage, but not a whole event either.
+                        incomplete = problem;
+                        problem = null;
+                    }
+                }
+                catch (InvalidOperationException ex)
+                {
+                    // A string Python loads but .NET cannot decode (a lone surrogate escape such as \ud800).
+                    problem = $"holds a string that is not valid Unicode ({ex.Message})";
+                    dataNotObject = false;
+                }
+
                 if (problem != null)
                 {
+                    var (line, col) = cursor.At(at);
                     report.Error(FindingCodes.LegacyEventInvalid, file, $"Event #{index} (line {line}, column {col}) {problem}.", at, null, line, col);
+                }
+                else if (incomplete != null)
+                {
+                    var (line, col) = cursor.At(at);
+                    report.Warning(FindingCodes.LegacyEventIncomplete, file,
+                        $"Event #{index} (line {line}, column {col}) {incomplete}. The agents' bus returns it as it is; repair keeps it, and an import stores it as type '{LegacyEvent.UntypedType}' when it has no usable \"event\".", at, null, line, col);
                 }
                 else if (dataNotObject)
                 {
+                    var (line, col) = cursor.At(at);
                     report.Warning(FindingCodes.LegacyDataNotObject, file,
                         $"Event #{index} (line {line}, column {col}) has data that is {Kind(e.GetProperty("data"))}, not an object; an import wraps it as {{\"value\": …}}.", at, null, line, col);
                 }

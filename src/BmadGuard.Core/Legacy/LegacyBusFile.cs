@@ -71,7 +71,23 @@ namespace BmadGuard.Core.Legacy
             DamageColumn = column;
             QuarantinePath = quarantinePath;
             OriginalBytes = scan.Length;
+            var incomplete = new List<LegacyEvent>();
+            foreach (var e in scan.Events)
+            {
+                if (e.Incomplete != null)
+                {
+                    incomplete.Add(e);
+                }
+            }
+
+            IncompleteEvents = incomplete;
         }
+
+        /// <summary>
+        /// Elements kept although they lack a field the bus writes (e.g. no "event"): the agents wrote them and their bus
+        /// returns them. Reported as warnings.
+        /// </summary>
+        public IReadOnlyList<LegacyEvent> IncompleteEvents { get; }
 
         public string Path { get; }
 
@@ -126,6 +142,18 @@ namespace BmadGuard.Core.Legacy
             }
 
             w.WriteEndArray();
+            w.WriteStartArray("warnings");
+            foreach (var e in IncompleteEvents)
+            {
+                w.WriteStartObject();
+                w.WriteString("code", Integrity.FindingCodes.LegacyEventIncomplete);
+                w.WriteNumber("index", e.Index);
+                w.WriteNumber("offset", e.Offset);
+                w.WriteString("message", $"Element #{e.Index} {e.Incomplete}; kept as it is.");
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
             if (QuarantinePath != null)
             {
                 w.WriteString("quarantine", QuarantinePath);
@@ -145,17 +173,28 @@ namespace BmadGuard.Core.Legacy
     {
         private static readonly JsonWriterOptions IndentedWriter = new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-        /// <summary>Reads and scans a legacy file under the agents' lock (the lock is held only for the read).</summary>
+        /// <summary>
+        /// Reads and scans a legacy file under the agents' lock (the lock is held only for the read). Like every read,
+        /// it never creates a missing lock file: a missing one is evidence that the bus deletes it (see
+        /// <see cref="LegacyLocking"/>), which a later publish must still see.
+        /// </summary>
         public static LegacyScanResult Read(string path, TimeSpan lockTimeout, CancellationToken cancellationToken = default)
         {
             string full = LegacyFiles.RequireFile(path, "legacy bus file");
             byte[] bytes;
-            using (StoreLock.Acquire(LegacyFiles.LockPath(full), lockTimeout, cancellationToken))
+            string lockPath = LegacyFiles.LockPath(full);
+            if (!File.Exists(lockPath))
+            {
+                bytes = LegacyFiles.ReadAll(full);
+                return LegacyScanner.Scan(bytes, cancellationToken);
+            }
+
+            using (StoreLock.Acquire(lockPath, lockTimeout, cancellationToken))
             {
                 bytes = LegacyFiles.ReadAll(full);
             }
 
-            return LegacyScanner.Scan(bytes);
+            return LegacyScanner.Scan(bytes, cancellationToken);
         }
 
         /// <summary>
@@ -188,9 +227,15 @@ namespace BmadGuard.Core.Legacy
             string timestamp = DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff", CultureInfo.InvariantCulture);
             byte[] eventText = FormatEvent(timestamp, eventName, data);
 
-            using (StoreLock.Acquire(LegacyFiles.LockPath(full), options.LockTimeout, cancellationToken))
+            using (var held = StoreLock.Acquire(LegacyFiles.LockPath(full), options.LockTimeout, cancellationToken))
             {
                 bool exists = File.Exists(full);
+                // A writer that deletes its lock file after LOCK_UN (the old agents' bus) leaves other writers
+                // holding locks on files no one else opens: nobody is excluded, and whatever we write can be
+                // overwritten by a writer that read the file before us. Evidence of it: the file we locked was
+                // replaced while we waited, or the lock file had to be created although BmadGuard wrote this
+                // file before (BmadGuard never deletes a lock file). Then nothing is written.
+                LegacyLocking.RefuseIfLockFileDeleted(full, held, exists, "nothing was written");
                 byte[] current = exists ? LegacyFiles.ReadAll(full) : Array.Empty<byte>();
                 byte[] updated;
                 int count;
@@ -230,11 +275,17 @@ namespace BmadGuard.Core.Legacy
                     generation = WriteGeneration(full, current, options.IO);
                 }
 
+                LegacyLocking.RefuseIfLockFileDeleted(full, held, exists, "nothing was written", checkOnlyPath: true);
                 ReplaceKeepingMode(options.IO, full, updated);
                 if (exists)
                 {
                     removed.AddRange(ApplyRetention(full, options.KeepGenerations));
                 }
+
+                // Still holding the lock: if the lock file was deleted while we wrote, another writer may hold
+                // a different lock and replace the file with a copy read before ours. The event is in the file
+                // now, but it cannot be kept, so it is not acknowledged.
+                LegacyLocking.RefuseIfLockFileDeleted(full, held, exists, "the event was written but another writer may overwrite it, so it is not acknowledged", checkOnlyPath: true);
 
                 return new LegacyPublishResult(full, timestamp, eventName, Encoding.UTF8.GetString(data), count, generation, removed, !exists);
             }
@@ -450,8 +501,9 @@ namespace BmadGuard.Core.Legacy
             using (StoreLock.Acquire(LegacyFiles.LockPath(full), options.LockTimeout, cancellationToken))
             {
                 byte[] bytes = LegacyFiles.ReadAll(full);
-                var scan = LegacyScanner.Scan(bytes);
-                var verify = JsonFileVerifier.VerifyBytes(full, bytes, JsonFileCheck.LegacyBus);
+                var scan = LegacyScanner.Scan(bytes, cancellationToken);
+                var verify = JsonFileVerifier.VerifyBytes(full, bytes, JsonFileCheck.LegacyBus, null, true, cancellationToken);
+                cancellationToken.ThrowIfCancellationRequested(); // nothing written yet: a SIGTERM here leaves the file as it was
                 int? line = null, col = null;
                 if (scan.DamageOffset.HasValue)
                 {

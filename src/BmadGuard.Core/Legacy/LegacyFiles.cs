@@ -55,12 +55,21 @@ namespace BmadGuard.Core.Legacy
         /// writer that rewrites the file in place is never seen half-way. A read never creates the lock file.
         /// <paramref name="locked"/> is false only when the lock file exists but could not be taken.
         /// </summary>
-        internal static byte[] ReadGuarded(string path, out bool locked)
+        internal static byte[] ReadGuarded(string path, out bool locked) => ReadGuarded(path, out locked, out _);
+
+        /// <summary>
+        /// As above; <paramref name="lockEvidence"/> says how the lock file was seen deleted or replaced by the file's
+        /// writers (null when it was not): a lock file missing although BmadGuard wrote the file before, or one
+        /// replaced while we waited for it or held it.
+        /// </summary>
+        internal static byte[] ReadGuarded(string path, out bool locked, out string? lockEvidence)
         {
             string lockPath = LockPath(path);
             locked = true;
+            lockEvidence = null;
             if (!File.Exists(lockPath))
             {
+                lockEvidence = LegacyLocking.MissingLockEvidence(path);
                 return ReadAll(path);
             }
 
@@ -76,7 +85,13 @@ namespace BmadGuard.Core.Legacy
 
             using (held)
             {
-                return ReadAll(path);
+                byte[] bytes = ReadAll(path);
+                if (held != null)
+                {
+                    lockEvidence = LegacyLocking.Evidence(path, held, true);
+                }
+
+                return bytes;
             }
         }
 

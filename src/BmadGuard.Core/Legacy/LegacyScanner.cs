@@ -12,7 +12,7 @@ namespace BmadGuard.Core.Legacy
     /// <summary>One event of a legacy bus file: <c>{"timestamp": "…", "event": "…", "data": {…}}</c>, with its exact bytes.</summary>
     public sealed class LegacyEvent
     {
-        internal LegacyEvent(int index, long offset, byte[] json, string timestamp, string eventName, string dataJson, bool dataIsObject)
+        internal LegacyEvent(int index, long offset, byte[] json, string timestamp, string eventName, string dataJson, bool dataIsObject, string? incomplete = null)
         {
             Index = index;
             Offset = offset;
@@ -21,7 +21,20 @@ namespace BmadGuard.Core.Legacy
             Event = eventName;
             DataJson = dataJson;
             DataIsObject = dataIsObject;
+            Incomplete = incomplete;
         }
+
+        /// <summary>
+        /// The store type an import gives an element that has no usable <c>"event"</c> (e.g. <c>{"timestamp": …,
+        /// "data": {"status": "completed"}}</c>, which real bus files hold and the agents' bus returns).
+        /// </summary>
+        public const string UntypedType = "legacy.untyped";
+
+        /// <summary>
+        /// Null for a whole event; else what the element lacks (it is a complete JSON object without every field the
+        /// bus writes, e.g. no "event"). Such elements are kept by repair and reported as warnings.
+        /// </summary>
+        public string? Incomplete { get; }
 
         /// <summary>Position among the events read (0-based).</summary>
         public int Index { get; }
@@ -185,7 +198,7 @@ namespace BmadGuard.Core.Legacy
     /// </summary>
     public static class LegacyScanner
     {
-        public static LegacyScanResult Scan(byte[] bytes)
+        public static LegacyScanResult Scan(byte[] bytes, System.Threading.CancellationToken cancellationToken = default)
         {
             var events = new List<LegacyEvent>();
             var damage = new List<DamagedRegion>();
@@ -262,10 +275,15 @@ namespace BmadGuard.Core.Legacy
 
                 if (b == (byte)'{' && expectElement)
                 {
+                    if ((events.Count & 1023) == 0)
+                    {
+                        cancellationToken.ThrowIfCancellationRequested();
+                    }
+
                     var outcome = TryReadObject(bytes, pos, out int end, out long errorAt);
                     if (outcome == ReadOutcome.Complete)
                     {
-                        var ev = TryEvent(bytes, pos, end, events.Count);
+                        var ev = TryEvent(bytes, pos, end, events.Count, strict: false);
                         if (ev != null)
                         {
                             events.Add(ev);
@@ -276,7 +294,7 @@ namespace BmadGuard.Core.Legacy
                         }
 
                         damageStart = pos;
-                        damageReason = "an element of the events array is not an event (no timestamp, event and data)";
+                        damageReason = "an element of the events array is not an event (not an object, or it holds bytes that are not valid UTF-8 or a string that is not valid Unicode)";
                         pos = Resync(bytes, end, events);
                         expectElement = true;
                         continue;
@@ -417,7 +435,13 @@ namespace BmadGuard.Core.Legacy
             }
         }
 
-        private static LegacyEvent? TryEvent(byte[] bytes, int start, int end, int index)
+        /// <summary>
+        /// The element at [start, end) as an event, or null when it is not one. <paramref name="strict"/> (resynchronizing
+        /// after damage): only an object with the whole event shape. Otherwise any complete JSON object whose strings all
+        /// decode is kept, with what it lacks in <see cref="LegacyEvent.Incomplete"/>. Bad bytes (invalid UTF-8, a lone
+        /// surrogate escape that Python loads but that is not Unicode) make it null: a damaged element, never a crash.
+        /// </summary>
+        private static LegacyEvent? TryEvent(byte[] bytes, int start, int end, int index, bool strict = true)
         {
             var json = new byte[end - start];
             Buffer.BlockCopy(bytes, start, json, 0, json.Length);
@@ -425,18 +449,90 @@ namespace BmadGuard.Core.Legacy
             {
                 using var doc = JsonDocument.Parse(json, new JsonDocumentOptions { AllowDuplicateProperties = false, MaxDepth = 1000 });
                 var e = doc.RootElement;
-                if (LegacyEvent.Problem(e, out bool dataNotObject) != null)
+                if (e.ValueKind != JsonValueKind.Object || !StringsDecode(e))
                 {
                     return null;
                 }
 
-                return new LegacyEvent(index, start, json, e.GetProperty("timestamp").GetString()!, e.GetProperty("event").GetString()!,
-                    e.GetProperty("data").GetRawText(), !dataNotObject);
+                string? problem = LegacyEvent.Problem(e, out bool dataNotObject);
+                if (problem == null)
+                {
+                    return new LegacyEvent(index, start, json, e.GetProperty("timestamp").GetString()!, e.GetProperty("event").GetString()!,
+                        e.GetProperty("data").GetRawText(), !dataNotObject);
+                }
+
+                if (strict)
+                {
+                    return null;
+                }
+
+                string timestamp = e.TryGetProperty("timestamp", out var ts) && ts.ValueKind == JsonValueKind.String ? ts.GetString()! : "";
+                string eventName = e.TryGetProperty("event", out var ev) && ev.ValueKind == JsonValueKind.String ? ev.GetString()! : "";
+                bool hasData = e.TryGetProperty("data", out var data);
+                // No "data": the whole element is the data, so an import loses nothing of it.
+                string dataJson = hasData ? data.GetRawText() : e.GetRawText();
+                return new LegacyEvent(index, start, json, timestamp, eventName, dataJson, !hasData || data.ValueKind == JsonValueKind.Object, problem);
             }
-            catch (JsonException)
+            catch (Exception ex) when (ex is JsonException || ex is InvalidOperationException || ex is ArgumentException)
             {
                 return null;
             }
+        }
+
+        /// <summary>True when every string and property name decodes to valid UTF-16 (no invalid UTF-8, no lone surrogates).</summary>
+        internal static bool StringsDecode(JsonElement e)
+        {
+            switch (e.ValueKind)
+            {
+                case JsonValueKind.Object:
+                    foreach (var p in e.EnumerateObject())
+                    {
+                        if (!ValidText(p.Name) || !StringsDecode(p.Value))
+                        {
+                            return false;
+                        }
+                    }
+
+                    return true;
+                case JsonValueKind.Array:
+                    foreach (var item in e.EnumerateArray())
+                    {
+                        if (!StringsDecode(item))
+                        {
+                            return false;
+                        }
+                    }
+
+                    return true;
+                case JsonValueKind.String:
+                    return ValidText(e.GetString()!);
+                default:
+                    return true;
+            }
+        }
+
+        /// <summary>No unpaired surrogate (System.Text.Json decodes an escaped lone surrogate into one).</summary>
+        private static bool ValidText(string s)
+        {
+            for (int i = 0; i < s.Length; i++)
+            {
+                char c = s[i];
+                if (char.IsHighSurrogate(c))
+                {
+                    if (i + 1 >= s.Length || !char.IsLowSurrogate(s[i + 1]))
+                    {
+                        return false;
+                    }
+
+                    i++;
+                }
+                else if (char.IsLowSurrogate(c))
+                {
+                    return false;
+                }
+            }
+
+            return true;
         }
 
         /// <summary>

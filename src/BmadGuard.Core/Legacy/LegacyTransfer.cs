@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
+using System.Linq;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
@@ -90,12 +91,19 @@ namespace BmadGuard.Core.Legacy
         public long? FirstSeq { get; }
         public long? LastSeq { get; }
 
+        /// <summary>
+        /// Imported elements that lack a field the bus writes (e.g. no "event"); those without a usable event name are
+        /// stored as <see cref="LegacyEvent.UntypedType"/>.
+        /// </summary>
+        public int Incomplete { get; internal set; }
+
         public void WriteJson(Utf8JsonWriter w)
         {
             w.WriteStartObject();
             w.WriteString("file", File);
             w.WriteString("store", Store);
             w.WriteNumber("eventsInFile", EventsInFile);
+            w.WriteNumber("incomplete", Incomplete);
             w.WriteNumber("imported", Imported);
             w.WriteNumber("alreadyPresent", AlreadyPresent);
             w.WriteNumber("timestampsAdjusted", TimestampsAdjusted);
@@ -155,7 +163,105 @@ namespace BmadGuard.Core.Legacy
             EventSerializer.ValidateSource(options.Source);
             var scan = LegacyBusFile.Read(legacyPath, options.LockTimeout, cancellationToken);
             string full = Path.GetFullPath(legacyPath);
+            return ImportScans(store, new[] { (full, scan) }, options, cancellationToken)[0];
+        }
 
+        /// <summary>
+        /// import-legacy --recover (Import-BmadLegacyBus -Recover): gathers what the old bus and BmadGuard left beside a
+        /// legacy file — the file itself, the bus's <c>&lt;file&gt;.backup</c>, BmadGuard's backup generations
+        /// (<c>.bmadguard-generations/</c>), leftover temp copies (<c>.&lt;file&gt;.*.tmp</c>, <c>&lt;file&gt;.tmp</c>), repair's
+        /// quarantined originals (<c>.bmadguard-quarantine/</c>), and in the store the monitor's quarantined copies and its
+        /// known-good copy — salvages each (damaged ones too), and imports every event not already in the store, in time
+        /// order, with the same deterministic ids as <see cref="Import"/> (so it is idempotent, and an event found in
+        /// several artefacts is imported once). Nothing is changed outside the store. One result per artefact read.
+        /// </summary>
+        public static IReadOnlyList<LegacyImportResult> Recover(FileEventStore store, string legacyPath, LegacyImportOptions? options = null, CancellationToken cancellationToken = default)
+        {
+            options ??= new LegacyImportOptions();
+            EventSerializer.ValidateSource(options.Source);
+            if (string.IsNullOrWhiteSpace(legacyPath))
+            {
+                throw new BmadGuardException(ErrorCodes.InvalidArgument, FailureKind.InvalidInput, "No legacy bus file was given.");
+            }
+
+            string full = Path.GetFullPath(legacyPath);
+            if (Directory.Exists(full))
+            {
+                throw new BmadGuardException(ErrorCodes.InvalidArgument, FailureKind.InvalidInput, $"'{full}' is a directory, not a legacy bus file.", full);
+            }
+
+            var sources = RecoverySources(full, store.Root);
+            if (sources.Count == 0)
+            {
+                throw new BmadGuardException(ErrorCodes.FileNotFound, FailureKind.InvalidInput,
+                    $"Neither '{full}' nor any copy of it (.backup, generations, temp files, quarantined copies) exists.", full);
+            }
+
+            var scans = new List<(string, LegacyScanResult)>();
+            foreach (string source in sources)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                // The live file is read under the agents' lock; the artefacts are BmadGuard's or left behind: read as they are.
+                var scan = source == full ? LegacyBusFile.Read(full, options.LockTimeout, cancellationToken) : LegacyScanner.Scan(LegacyFiles.ReadAll(source), cancellationToken);
+                scans.Add((source, scan));
+            }
+
+            return ImportScans(store, scans, options, cancellationToken);
+        }
+
+        /// <summary>The live file first, then every artefact that may hold its events (see <see cref="Recover"/>).</summary>
+        public static IReadOnlyList<string> RecoverySources(string file, string? storeRoot)
+        {
+            string full = Path.GetFullPath(file);
+            string dir = Path.GetDirectoryName(full)!;
+            string name = Path.GetFileName(full);
+            var result = new List<string>();
+            void Add(string p)
+            {
+                if (File.Exists(p) && !result.Contains(p, StringComparer.Ordinal))
+                {
+                    result.Add(p);
+                }
+            }
+
+            void AddAll(string directory, string pattern)
+            {
+                if (Directory.Exists(directory))
+                {
+                    var found = Directory.GetFiles(directory, pattern);
+                    Array.Sort(found, StringComparer.Ordinal);
+                    Array.Reverse(found); // newest first (the names carry UTC stamps)
+                    foreach (string f in found)
+                    {
+                        Add(f);
+                    }
+                }
+            }
+
+            Add(full);
+            Add(full + ".backup");
+            var generations = LegacyBusFile.ListGenerations(full).ToList();
+            generations.Reverse();
+            generations.ForEach(Add);
+            AddAll(dir, "." + name + ".*.tmp");
+            AddAll(dir, name + ".tmp");
+            AddAll(dir, name + ".*.tmp");
+            AddAll(LegacyFiles.QuarantineDir(full), name + ".*.damaged");
+            if (storeRoot != null)
+            {
+                AddAll(Path.Combine(storeRoot, StorePaths.QuarantineDirName), "*-" + name + ".damaged");
+                Add(new Monitoring.GuardedFile(full, storeRoot).KnownGoodPath);
+            }
+
+            return result;
+        }
+
+        /// <summary>
+        /// The one import mechanism: the events of each scan, under the store's import lock, skipping ids already in the
+        /// store or met in an earlier scan. Several scans are imported in time order (stable), one result per scan.
+        /// </summary>
+        private static IReadOnlyList<LegacyImportResult> ImportScans(FileEventStore store, IReadOnlyList<(string Path, LegacyScanResult Scan)> scans, LegacyImportOptions options, CancellationToken cancellationToken)
+        {
             using (StoreLock.Acquire(Path.Combine(store.Root, ImportLockFileName), options.LockTimeout, cancellationToken))
             {
                 var present = new HashSet<string>(StringComparer.Ordinal);
@@ -167,88 +273,115 @@ namespace BmadGuard.Core.Legacy
                     }
                 }
 
-                var occurrences = new Dictionary<string, int>(StringComparer.Ordinal);
-                var skipped = new List<LegacySkipped>();
-                var batch = new List<(EventDraft, string, DateTimeOffset)>();
-                int imported = 0, already = 0, adjusted = 0, wrapped = 0;
-                long? firstSeq = null, lastSeq = null;
-
-                void Flush()
+                int n = scans.Count;
+                var skipped = new List<LegacySkipped>[n];
+                var imported = new int[n];
+                var already = new int[n];
+                var adjusted = new int[n];
+                var wrapped = new int[n];
+                var untyped = new int[n];
+                var firstSeq = new long?[n];
+                var lastSeq = new long?[n];
+                var candidates = new List<(EventDraft Draft, string Id, DateTimeOffset Time, int Source)>();
+                int total = scans.Sum(x => x.Scan.Events.Count);
+                for (int s = 0; s < n; s++)
                 {
-                    if (batch.Count == 0)
+                    skipped[s] = new List<LegacySkipped>();
+                    var occurrences = new Dictionary<string, int>(StringComparer.Ordinal);
+                    foreach (var e in scans[s].Scan.Events)
                     {
-                        return;
-                    }
+                        cancellationToken.ThrowIfCancellationRequested();
+                        string canonical = e.CanonicalJson();
+                        occurrences.TryGetValue(canonical, out int k);
+                        occurrences[canonical] = k + 1;
+                        string id = LegacyEvent.IdFor(canonical, k);
+                        if (present.Contains(id))
+                        {
+                            already[s]++;
+                            continue;
+                        }
 
-                    var records = store.PublishImported(batch, null, cancellationToken);
+                        if (!LegacyEvent.TryParseTimestamp(e.Timestamp, options.NaiveTimeZone, out var ts))
+                        {
+                            skipped[s].Add(new LegacySkipped(e.Index, e.Offset, $"timestamp '{e.Timestamp}' is not an ISO 8601 time"));
+                            continue;
+                        }
+
+                        string data = e.DataJson;
+                        bool wrap = !e.DataIsObject;
+                        if (wrap)
+                        {
+                            data = "{\"value\":" + data + "}";
+                        }
+
+                        string type = e.Event;
+                        if (e.Incomplete != null)
+                        {
+                            // A complete object without every field the bus writes (e.g. no "event"): kept, under its
+                            // event name when it has a usable one, else under the documented untyped type.
+                            try
+                            {
+                                EventSerializer.ValidateType(type);
+                            }
+                            catch (BmadGuardException)
+                            {
+                                type = LegacyEvent.UntypedType;
+                            }
+                        }
+
+                        var draft = EventDraft.FromJson(type, options.Source, null, Encoding.UTF8.GetBytes(data));
+                        try
+                        {
+                            EventSerializer.Prepare(draft, store.Limits, false, id); // validate alone, so one bad event does not sink the batch
+                        }
+                        catch (BmadGuardException ex)
+                        {
+                            skipped[s].Add(new LegacySkipped(e.Index, e.Offset, $"{ex.Code}: {ex.Message}"));
+                            continue;
+                        }
+
+                        wrapped[s] += wrap ? 1 : 0;
+                        untyped[s] += e.Incomplete != null ? 1 : 0;
+                        candidates.Add((draft, id, ts, s));
+                        present.Add(id);
+                    }
+                }
+
+                if (n > 1)
+                {
+                    // Artefacts overlap in time: the log gets them in time order (a stable sort keeps file order on ties).
+                    candidates = candidates.Select((c, i) => (c, i)).OrderBy(x => x.c.Time.UtcTicks).ThenBy(x => x.i).Select(x => x.c).ToList();
+                }
+
+                int done = 0;
+                for (int start = 0; start < candidates.Count; start += BatchSize)
+                {
+                    var slice = candidates.GetRange(start, Math.Min(BatchSize, candidates.Count - start));
+                    var records = store.PublishImported(slice.Select(c => (c.Draft, c.Id, c.Time)).ToList(), null, cancellationToken);
                     for (int i = 0; i < records.Count; i++)
                     {
-                        if (records[i].Timestamp != batch[i].Item3)
+                        int s = slice[i].Source;
+                        if (records[i].Timestamp != slice[i].Time)
                         {
-                            adjusted++;
+                            adjusted[s]++;
                         }
 
-                        firstSeq ??= records[i].Seq;
-                        lastSeq = records[i].Seq;
+                        firstSeq[s] ??= records[i].Seq;
+                        lastSeq[s] = records[i].Seq;
+                        imported[s]++;
                     }
 
-                    imported += records.Count;
-                    batch.Clear();
-                    options.Progress?.Report(new IntegrityProgress("Importing legacy events", full, imported + already + skipped.Count, scan.Events.Count));
+                    done += records.Count;
+                    options.Progress?.Report(new IntegrityProgress("Importing legacy events", scans[0].Path, done, total));
                 }
 
-                foreach (var e in scan.Events)
+                var results = new List<LegacyImportResult>(n);
+                for (int s = 0; s < n; s++)
                 {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    string canonical = e.CanonicalJson();
-                    occurrences.TryGetValue(canonical, out int n);
-                    occurrences[canonical] = n + 1;
-                    string id = LegacyEvent.IdFor(canonical, n);
-                    if (present.Contains(id))
-                    {
-                        already++;
-                        continue;
-                    }
-
-                    if (!LegacyEvent.TryParseTimestamp(e.Timestamp, options.NaiveTimeZone, out var ts))
-                    {
-                        skipped.Add(new LegacySkipped(e.Index, e.Offset, $"timestamp '{e.Timestamp}' is not an ISO 8601 time"));
-                        continue;
-                    }
-
-                    string data = e.DataJson;
-                    if (!e.DataIsObject)
-                    {
-                        data = "{\"value\":" + data + "}";
-                        wrapped++;
-                    }
-
-                    var draft = EventDraft.FromJson(e.Event, options.Source, null, Encoding.UTF8.GetBytes(data));
-                    try
-                    {
-                        EventSerializer.Prepare(draft, store.Limits, false, id); // validate alone, so one bad event does not sink the batch
-                    }
-                    catch (BmadGuardException ex)
-                    {
-                        skipped.Add(new LegacySkipped(e.Index, e.Offset, $"{ex.Code}: {ex.Message}"));
-                        if (!e.DataIsObject)
-                        {
-                            wrapped--;
-                        }
-
-                        continue;
-                    }
-
-                    batch.Add((draft, id, ts));
-                    present.Add(id);
-                    if (batch.Count >= BatchSize)
-                    {
-                        Flush();
-                    }
+                    results.Add(new LegacyImportResult(scans[s].Path, store.Root, scans[s].Scan, imported[s], already[s], adjusted[s], wrapped[s], skipped[s], firstSeq[s], lastSeq[s]) { Incomplete = untyped[s] });
                 }
 
-                Flush();
-                return new LegacyImportResult(full, store.Root, scan, imported, already, adjusted, wrapped, skipped, firstSeq, lastSeq);
+                return results;
             }
         }
 
@@ -356,6 +489,14 @@ namespace BmadGuard.Core.Legacy
                     // fsync before the rename, or a crash could leave the new name on an empty file.
                     io.Sync(stream);
                 }
+#if NET8_0_OR_GREATER
+                // Over an existing file (a bus file the agents read, perhaps as other users): keep its mode, as
+                // publish-legacy and repair do. A new file keeps the temp file's owner-only mode.
+                if (!OperatingSystem.IsWindows() && File.Exists(full))
+                {
+                    File.SetUnixFileMode(temp, File.GetUnixFileMode(full));
+                }
+#endif
 
                 io.Move(temp, full);
             }

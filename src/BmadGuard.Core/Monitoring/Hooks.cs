@@ -31,6 +31,10 @@ namespace BmadGuard.Core.Monitoring
         /// deleted, the log cut at a record boundary): acknowledged events vanished. See <see cref="SeqWatermark"/>.
         /// </summary>
         LogShrunk,
+        /// <summary>A guarded legacy bus file holds fewer events than the monitor saw in it before (its high-water mark).</summary>
+        LegacyEventsLost,
+        /// <summary>A guarded legacy bus file's writers delete or replace its lock file: the lock excludes no one.</summary>
+        LegacyLockFileDeleted,
     }
 
     /// <summary>One piece of damage, with where it is.</summary>

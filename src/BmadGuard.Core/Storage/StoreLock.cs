@@ -27,13 +27,35 @@ namespace BmadGuard.Core.Storage
 
         private FileStream? _stream;
 
-        private StoreLock(FileStream stream, string path)
+        private StoreLock(FileStream stream, string path, int replaced = 0, bool created = false)
         {
             _stream = stream;
             Path = path;
+            LockFileReplaced = replaced;
+            CreatedLockFile = created;
         }
 
         public string Path { get; }
+
+        /// <summary>
+        /// How many times the acquire found the file it had locked no longer at the path (deleted or replaced by
+        /// someone else) and started over. BmadGuard never deletes a lock file: anything above 0 means another
+        /// writer does, and then the lock excludes no one.
+        /// </summary>
+        public int LockFileReplaced { get; }
+
+        /// <summary>True when this acquire created the lock file (it did not exist).</summary>
+        public bool CreatedLockFile { get; }
+
+        /// <summary>
+        /// True when the locked file is still the one at <see cref="Path"/> (same device and inode). False means
+        /// someone deleted or replaced the lock file while it was held. Always true where this cannot be checked.
+        /// </summary>
+        public bool StillAtPath()
+        {
+            var s = _stream ?? throw new ObjectDisposedException(nameof(StoreLock));
+            return FileIdentity.SameFile(s.SafeFileHandle, Path);
+        }
 
         public static StoreLock Acquire(string lockPath, TimeSpan timeout, CancellationToken cancellationToken = default)
         {
@@ -41,10 +63,10 @@ namespace BmadGuard.Core.Storage
 #if NET8_0_OR_GREATER
             if (UnixFlock.Supported)
             {
-                FileStream? held = UnixFlock.Acquire(lockPath, timeout, cancellationToken);
+                FileStream? held = UnixFlock.Acquire(lockPath, timeout, cancellationToken, out int replaced, out bool created);
                 if (held != null)
                 {
-                    return new StoreLock(held, lockPath);
+                    return new StoreLock(held, lockPath, replaced, created);
                 }
 
                 throw Timeout(lockPath, timeout);
@@ -162,6 +184,7 @@ namespace BmadGuard.Core.Storage
         private const int LockNb = 4;
         private const int ORdWr = 2;
         private const int EIntr = 4;
+        private const int ENoEnt = 2;
 
         public static bool Supported { get; } = OperatingSystem.IsLinux() || OperatingSystem.IsMacOS();
 
@@ -179,19 +202,65 @@ namespace BmadGuard.Core.Storage
         [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "close", SetLastError = true)]
         private static extern int Close(int fd);
 
-        /// <summary>The held lock as a FileStream (for the epoch), or null when the timeout ran out.</summary>
-        public static FileStream? Acquire(string lockPath, TimeSpan timeout, CancellationToken cancellationToken)
+        /// <summary>
+        /// The held lock as a FileStream (for the epoch), or null when the timeout ran out.
+        /// <para>
+        /// After flock succeeds, the locked file must still be the one at the path (fstat of the descriptor against
+        /// stat of the path, device and inode): a holder that deletes or replaces the lock file after LOCK_UN (the
+        /// old agents' bus does) leaves waiters holding a lock on a file nobody else will ever open again. Then the
+        /// descriptor is closed and the lock file opened afresh, until the timeout. Each such retry is counted in
+        /// <paramref name="replaced"/>; <paramref name="created"/> is true when this call created the lock file.
+        /// </para>
+        /// </summary>
+        public static FileStream? Acquire(string lockPath, TimeSpan timeout, CancellationToken cancellationToken, out int replaced, out bool created)
         {
             var clock = Stopwatch.StartNew();
-            int fd = OpenLockFile(lockPath);
+            replaced = 0;
+            created = false;
+            while (true)
+            {
+                int fd = OpenLockFile(lockPath, timeout - clock.Elapsed, cancellationToken, ref created);
+                if (fd < 0)
+                {
+                    return null;
+                }
+
+                if (!LockDescriptor(fd, lockPath, clock, timeout, cancellationToken))
+                {
+                    return null; // the descriptor is closed (or owned by an abandoned waiter)
+                }
+
+                if (FileIdentity.SameFile(fd, lockPath))
+                {
+                    return Wrap(fd);
+                }
+
+                // The file we locked was unlinked or replaced while we waited: the lock excludes no one. Look again.
+                Close(fd);
+                replaced++;
+                if (clock.Elapsed >= timeout)
+                {
+                    return null;
+                }
+            }
+        }
+
+        /// <summary>Acquire without the observations.</summary>
+        public static FileStream? Acquire(string lockPath, TimeSpan timeout, CancellationToken cancellationToken)
+            => Acquire(lockPath, timeout, cancellationToken, out _, out _);
+
+        /// <summary>flock(LOCK_EX) on <paramref name="fd"/> within the timeout; false (descriptor released) when it ran out.</summary>
+        private static bool LockDescriptor(int fd, string lockPath, Stopwatch clock, TimeSpan timeout, CancellationToken cancellationToken)
+        {
+            var pollStart = clock.Elapsed;
             int attempt = 0;
             // First poll for a short while, as every platform does (cheap, and the common case: holds last one
             // fsync); only a waiter still waiting after that goes to a blocking flock, so no one starves.
-            while (clock.Elapsed < PollPhase && clock.Elapsed < timeout)
+            while (clock.Elapsed - pollStart < PollPhase && clock.Elapsed < timeout)
             {
                 if (Flock(fd, LockEx | LockNb) == 0)
                 {
-                    return Wrap(fd);
+                    return true;
                 }
 
                 int delay = Math.Min(4, 1 << Math.Min(attempt++, 2)) + ThreadSafeRandom.Next(0, 2);
@@ -204,14 +273,14 @@ namespace BmadGuard.Core.Storage
 
             if (Flock(fd, LockEx | LockNb) == 0)
             {
-                return Wrap(fd);
+                return true;
             }
 
             var remaining = timeout - clock.Elapsed;
             if (remaining <= TimeSpan.Zero)
             {
                 Close(fd);
-                return null;
+                return false;
             }
 
             var waiter = new Waiter(fd);
@@ -222,7 +291,7 @@ namespace BmadGuard.Core.Storage
             {
                 // The waiter now owns the descriptor and closes it if it ever gets the lock.
                 cancellationToken.ThrowIfCancellationRequested();
-                return null;
+                return false;
             }
 
             // The waiter finished (perhaps in the same instant as the timeout): the lock is ours, or flock failed.
@@ -233,16 +302,34 @@ namespace BmadGuard.Core.Storage
                 throw new IOException($"flock on '{lockPath}' failed (errno {waiter.Errno}).");
             }
 
-            return Wrap(fd);
+            return true;
         }
 
-        private static int OpenLockFile(string lockPath)
+        /// <summary>
+        /// Opens the lock file read-write, creating it owner-only (0600) when it is missing. Never "check, then open":
+        /// open(O_RDWR) first; on ENOENT create it with O_CREAT|O_EXCL (FileMode.CreateNew); if someone else created
+        /// it in between, or deleted it again, open again. -1 when the timeout ran out.
+        /// </summary>
+        private static int OpenLockFile(string lockPath, TimeSpan timeout, CancellationToken cancellationToken, ref bool created)
         {
-            if (!File.Exists(lockPath))
+            var clock = Stopwatch.StartNew();
+            for (int tries = 1; ; tries++)
             {
+                int fd = Open(lockPath, ORdWr | OCloExec);
+                if (fd >= 0)
+                {
+                    return fd;
+                }
+
+                int errno = System.Runtime.InteropServices.Marshal.GetLastWin32Error();
+                if (errno != ENoEnt)
+                {
+                    throw new IOException($"Cannot open the lock file '{lockPath}' (errno {errno}).");
+                }
+
                 try
                 {
-                    // Created owner-only; nobody can hold a lock on a file that did not exist a moment ago.
+                    // O_CREAT|O_EXCL with mode 0600: nobody can hold a lock on a file that did not exist a moment ago.
                     new FileStream(lockPath, new FileStreamOptions
                     {
                         Mode = FileMode.CreateNew,
@@ -250,20 +337,24 @@ namespace BmadGuard.Core.Storage
                         Share = FileShare.ReadWrite,
                         UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
                     }).Dispose();
+                    created = true;
                 }
-                catch (IOException) when (File.Exists(lockPath))
+                catch (DirectoryNotFoundException)
                 {
-                    // Another process created it first.
+                    throw;
                 }
-            }
+                catch (IOException)
+                {
+                    // Another process created it first (and may have deleted it again since): open again.
+                }
 
-            int fd = Open(lockPath, ORdWr | OCloExec);
-            if (fd < 0)
-            {
-                throw new IOException($"Cannot open the lock file '{lockPath}' (errno {System.Runtime.InteropServices.Marshal.GetLastWin32Error()}).");
-            }
+                if (tries >= 3 && clock.Elapsed >= timeout)
+                {
+                    return -1;
+                }
 
-            return fd;
+                cancellationToken.ThrowIfCancellationRequested();
+            }
         }
 
         private static FileStream Wrap(int fd)

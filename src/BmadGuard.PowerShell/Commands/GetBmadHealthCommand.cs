@@ -50,7 +50,7 @@ namespace BmadGuard.Commands
                     throw new BmadGuardException(ErrorCodes.StoreNotFound, FailureKind.StoreProblem, $"There is no BmadGuard store at '{store}'.", store);
                 }
 
-                WriteObject(new BmadHealthReport(HealthChecker.Run(store, config.Health, null, null, !NoProbe, _stop.Token)));
+                WriteObject(new BmadHealthReport(HealthChecker.Run(store, config.Health, null, null, !NoProbe, config.Files, _stop.Token)));
             }
             catch (OperationCanceledException)
             {

@@ -43,6 +43,13 @@ namespace BmadGuard.Commands
         [ValidateRange(0.0, 86400.0)]
         public double LockTimeout { get; set; } = 10;
 
+        /// <summary>
+        /// Also gather what the old bus lost: &lt;file&gt;.backup, BmadGuard's generations, leftover temp copies, quarantined
+        /// copies (beside the file and in the store) and the monitor's known-good copy. One result per source read.
+        /// </summary>
+        [Parameter]
+        public SwitchParameter Recover { get; set; }
+
         protected override void BeginProcessing()
         {
             _storePath = BmadCmdletSupport.ResolveStorePath(this, Store, ErrorPrefix);
@@ -61,6 +68,22 @@ namespace BmadGuard.Commands
             try
             {
                 var options = new LegacyImportOptions { Source = Source, LockTimeout = TimeSpan.FromSeconds(LockTimeout), Progress = progress };
+                if (Recover)
+                {
+                    foreach (var each in LegacyTransfer.Recover(_store, file, options, _stop.Token))
+                    {
+                        var one = BmadLegacyImportResult.FromResult(each);
+                        foreach (var skipped in one.Skipped)
+                        {
+                            WriteWarning($"{one.File}: event {skipped} was not imported.");
+                        }
+
+                        WriteObject(one);
+                    }
+
+                    return;
+                }
+
                 var result = BmadLegacyImportResult.FromResult(LegacyTransfer.Import(_store, file, options, _stop.Token));
                 if (result.DamageOffset.HasValue)
                 {

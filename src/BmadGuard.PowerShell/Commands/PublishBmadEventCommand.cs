@@ -162,6 +162,12 @@ namespace BmadGuard.Commands
             {
                 // Ctrl+C while waiting for the agents' lock: nothing was written.
             }
+            catch (BmadGuardException ex) when (ex.Code == ErrorCodes.LegacyLockFileDeleted)
+            {
+                var hinted = new BmadGuardException(ex.Code, ex.Kind, ex.Message + " Migrate the agents to a store (Import-BmadLegacyBus, then the drop-in bus; see docs/migrating-bmad-agents.md),"
+                    + " or make the bus keep its lock file (remove the deletion of <file>.lock from its file_lock), then publish again.", ex.Path, inner: ex);
+                WriteError(BmadCmdletSupport.ToErrorRecord(hinted, ErrorPrefix, file));
+            }
             catch (Exception ex) when (BmadCmdletSupport.IsStoreFailure(ex))
             {
                 WriteError(BmadCmdletSupport.ToErrorRecord(ex, ErrorPrefix, file));

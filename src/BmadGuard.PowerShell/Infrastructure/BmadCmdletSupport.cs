@@ -212,6 +212,8 @@ namespace BmadGuard.Infrastructure
                     return ErrorCategory.InvalidData;
                 case ErrorCodes.LegacyFileDamaged:
                     return ErrorCategory.ReadError;
+                case ErrorCodes.LegacyLockFileDeleted:
+                    return ErrorCategory.ResourceUnavailable;
                 case ErrorCodes.InvalidBackupName:
                 case ErrorCodes.InvalidBackupDestination:
                     return ErrorCategory.InvalidArgument;

@@ -70,9 +70,14 @@ namespace BmadGuard.Tests.Integrity
                 "  {\"timestamp\": \"2025-01-01T00:00:00\", \"event\": \"s\", \"data\": 5},\n" +
                 "  42\n]}"));
             Assert.False(report.Healthy);
+            // Only what is not an object is damage; objects the agents wrote without every field are kept and warned about (issue 9).
             var bad = report.Findings.Where(f => f.Code == FindingCodes.LegacyEventInvalid).ToList();
-            Assert.Equal(new int?[] { 3, 4, 6 }, bad.Select(f => f.Line).ToArray());
-            Assert.Contains("#1", bad[0].Message);
+            Assert.Equal(new int?[] { 6 }, bad.Select(f => f.Line).ToArray());
+            Assert.Contains("#4", bad[0].Message);
+            var incomplete = report.Findings.Where(f => f.Code == "LegacyEventIncomplete").ToList();
+            Assert.Equal(new int?[] { 3, 4 }, incomplete.Select(f => f.Line).ToArray());
+            Assert.All(incomplete, f => Assert.Equal(FindingSeverity.Warning, f.Severity));
+            Assert.Contains("#1", incomplete[0].Message);
             var warn = Assert.Single(report.Findings, f => f.Code == FindingCodes.LegacyDataNotObject);
             Assert.Equal(5, warn.Line);
             Assert.Equal(5, report.RecordsChecked);
