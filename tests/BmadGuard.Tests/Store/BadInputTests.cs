@@ -269,6 +269,24 @@ namespace BmadGuard.Tests.Store
         }
 
         [Fact]
+        public void Stdin_with_spool_follows_the_same_per_line_contract()
+        {
+            // Before: one bad line failed the whole --spool run and nothing was published, not even the good lines.
+            string store = _store.Scratch("stdin-spool");
+            StoreInspector.Init(store, "--max-event-bytes", "2048");
+            string input = "{\"type\":\"spool.good\",\"data\":{\"marker\":\"s1\"}}\n"
+                + "{\"type\":\"a.b\",\"data\":{\"x\":\"\\ud800\"}}\n"
+                + "{\"type\":\"a.b\",\"data\":{\"s\":\"" + new string('s', 3000) + "\"}}\n"   // over this store's own limit
+                + "{\"type\":\"spool.good\",\"data\":{\"marker\":\"s4\"}}\n";
+            var r = Support.Cli.RunWithStdin(input, "publish", "--store", store, "--stdin", "--spool");
+            Assert.True(r.ExitCode == 2, $"exit {r.ExitCode}: {r.StdErr}");
+            Assert.Equal(new[] { "bmadguard: InvalidData: line 2:", "bmadguard: EventTooLarge: line 3:" },
+                r.StdErr.TrimEnd('\n').Split('\n').Select(e => string.Join(' ', e.Split(' ').Take(4))).ToArray());
+            Assert.Equal(new[] { "s1", "s4" }, r.Lines.Select(l => CliProcess.ParseAck(l).Marker));
+            Assert.Equal(new[] { "s1", "s4" }, StoreInspector.AssertClean(store).Select(e => e.Marker));
+        }
+
+        [Fact]
         public void A_utf8_bom_at_the_start_of_stdin_is_skipped_like_data_file_does()
         {
             string store = _store.Scratch("stdin-bom");
