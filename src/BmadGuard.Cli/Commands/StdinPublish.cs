@@ -208,20 +208,10 @@ namespace BmadGuard.Cli
             byte[] buffer = new byte[1 << 16];
             long lineNo = 1;
             long overLength = -1; // >= 0 while skipping an over-long line: its length so far
-            bool atStart = true;
             int n;
-            while ((n = ReadFull(stream, buffer)) > 0)
+            while ((n = stream.Read(buffer, 0, buffer.Length)) > 0)
             {
                 int start = 0;
-                if (atStart)
-                {
-                    atStart = false;
-                    if (n >= 3 && buffer[0] == 0xEF && buffer[1] == 0xBB && buffer[2] == 0xBF)
-                    {
-                        start = 3;
-                    }
-                }
-
                 while (start < n)
                 {
                     int nl = Array.IndexOf(buffer, (byte)'\n', start, n - start);
@@ -263,9 +253,6 @@ namespace BmadGuard.Cli
             }
         }
 
-        /// <summary>Fills as much of the buffer as one read gives; pipes may return a few bytes at a time, which is fine.</summary>
-        private static int ReadFull(Stream stream, byte[] buffer) => stream.Read(buffer, 0, buffer.Length);
-
         private static Item? Finish(long lineNo, MemoryStream current, ref long overLength, int maxLineBytes)
         {
             if (overLength >= 0)
@@ -277,13 +264,18 @@ namespace BmadGuard.Cli
                     $"The line is {length} bytes, over the limit of {maxLineBytes} bytes for a line (the store's largest event plus {LineSlackBytes / 1024} KiB); it was skipped unread."), 0);
             }
 
-            if (current.Length == 0 || IsWhitespace(current.GetBuffer(), (int)current.Length))
+            // A UTF-8 BOM before the first line is skipped (checked here, not on the first read: a pipe may hand
+            // over fewer than three bytes at a time).
+            byte[] buffered = current.GetBuffer();
+            int skip = lineNo == 1 && current.Length >= 3 && buffered[0] == 0xEF && buffered[1] == 0xBB && buffered[2] == 0xBF ? 3 : 0;
+            if (current.Length == skip || IsWhitespace(buffered, skip, (int)current.Length))
             {
                 current.SetLength(0);
                 return null;
             }
 
-            byte[] line = current.ToArray();
+            byte[] line = new byte[current.Length - skip];
+            Buffer.BlockCopy(buffered, skip, line, 0, line.Length);
             current.SetLength(0);
             try
             {
@@ -295,9 +287,9 @@ namespace BmadGuard.Cli
             }
         }
 
-        private static bool IsWhitespace(byte[] line, int length)
+        private static bool IsWhitespace(byte[] line, int from, int to)
         {
-            for (int i = 0; i < length; i++)
+            for (int i = from; i < to; i++)
             {
                 byte b = line[i];
                 if (b != (byte)' ' && b != (byte)'\t' && b != (byte)'\r')

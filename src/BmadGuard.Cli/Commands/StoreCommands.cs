@@ -157,6 +157,16 @@ namespace BmadGuard.Cli
                     byte[] bytes;
                     try
                     {
+                        // Memory stays bounded by the store's event limit: a file far larger than any storable event
+                        // (room left for indentation and escapes) is refused before it is read.
+                        long cap = 4L * FileEventStore.ReadLimits(CliSupport.ResolveStore(parse.GetValue(store))).MaxEventBytes + StdinPublish.LineSlackBytes;
+                        long length = new FileInfo(f.FullName).Length;
+                        if (length > cap)
+                        {
+                            throw new BmadGuardException(ErrorCodes.EventTooLarge, FailureKind.InvalidInput,
+                                $"--data-file '{f.FullName}' is {length} bytes, over the {cap} bytes the store's largest event could take even with indentation; it was not read.");
+                        }
+
                         bytes = File.ReadAllBytes(f.FullName);
                     }
                     catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException)

@@ -179,6 +179,17 @@ namespace BmadGuard.Tests.Store
             AssertRejected(Support.Cli.Run("publish", "--store", _store.Path, "--type", "a.b", "--data-file", file), "EventTooLarge");
             StoreInspector.AssertUnchanged(before, _store.Path);
 
+            // A file far over any storable event is refused before it is read (memory bounded by the limit).
+            using (var huge = File.Create(_store.Scratch("huge.json")))
+            {
+                huge.SetLength(16L * 1024 * 1024);
+            }
+
+            var hugeRun = Support.Cli.Run("publish", "--store", _store.Path, "--type", "a.b", "--data-file", _store.Scratch("huge.json"));
+            AssertRejected(hugeRun, "EventTooLarge");
+            Assert.Contains("it was not read", hugeRun.StdErr);
+            StoreInspector.AssertUnchanged(before, _store.Path);
+
             // Just under the limit is fine (the limit is on the whole stored record).
             File.WriteAllText(file, "{\"big\":\"" + new string('b', 1024 * 1024 - 1024) + "\"}");
             var ok = Support.Cli.Run("publish", "--store", _store.Path, "--type", "a.b", "--data-file", file);
@@ -509,6 +520,30 @@ namespace BmadGuard.Tests.Store
             Assert.Equal(FailureKind.InvalidInput, ex.Kind);
             Assert.Equal(0, acks);
             StoreInspector.AssertUnchanged(before, _store.Path);
+        }
+
+        [Fact]
+        public void PublishEach_rejects_each_bad_draft_by_index_and_appends_the_good_ones_in_order_under_one_batch()
+        {
+            string path = _store.Scratch("publish-each");
+            StoreInspector.Init(path, "--max-event-bytes", "2048");
+            using var store = FileEventStore.Open(path);
+            var drafts = new[]
+            {
+                EventDraft.FromObject("each.good", "ps", null, new Hashtable { ["marker"] = "e0" }),
+                EventDraft.FromObject("each.bad", "ps", null, new Hashtable { ["k\uD800"] = 1 }),             // unpaired surrogate in a key
+                EventDraft.FromJson("each.good", "ps", null, "{\"marker\":\"e2\"}"),
+                EventDraft.FromJson("each.bad", "ps", null, "{\"s\":\"" + new string('s', 3000) + "\"}"), // over this store's limit
+                EventDraft.FromJson("each.bad", "ps", null, "{\"x\":\"\\ud800\"}"),                     // unpaired escape
+                EventDraft.FromJson("each.bad", "ps", null, "{\"x\":\"\uDC00\"}"),                       // unpaired char in JSON text
+                EventDraft.FromObject("each.good", "ps", null, new Hashtable { ["marker"] = "e6" }),
+            };
+            var acked = new List<(int Index, long Seq)>();
+            var result = store.PublishEach(drafts, (i, r) => acked.Add((i, r.Seq)));
+            Assert.Equal(new[] { (1, "InvalidData"), (3, "EventTooLarge"), (4, "InvalidData"), (5, "InvalidData") },
+                result.Rejected.Select(r => (r.Index, r.Error.Code)).ToArray());
+            Assert.Equal(new[] { (0, 1L), (2, 2L), (6, 3L) }, acked.ToArray());
+            Assert.Equal(new[] { "e0", "e2", "e6" }, StoreInspector.AssertClean(path).Select(e => e.Marker));
         }
 
         [Fact]
