@@ -313,7 +313,7 @@ namespace BmadGuard.Core.Events
 
         private static int Hex(byte b) => b <= (byte)'9' ? b - '0' : (b | 0x20) - 'a' + 10;
 
-        /// <summary>Throws InvalidData when <paramref name="json"/> (valid JSON) holds an unpaired surrogate escape.</summary>
+        /// <summary>Throws InvalidData when <paramref name="json"/> holds an unpaired surrogate escape (call it before parsing).</summary>
         public static void ThrowIfUnpairedSurrogateEscape(ReadOnlySpan<byte> json, string what)
         {
             int at = FindUnpairedSurrogateEscape(json);
