@@ -294,7 +294,88 @@ Describe 'Publish-BmadEvent' {
         $errors.FullyQualifiedErrorId | Should -Be @(
             (Get-Fqid 'PublishBmadEventInvalidEventType' 'PublishBmadEventCommand'),
             (Get-Fqid 'PublishBmadEventDataNotObject' 'PublishBmadEventCommand'))
+        # Each error names the item's position in the pipeline, as `bmadguard publish --stdin` names the line.
+        $errors[0].ErrorDetails.Message | Should -BeLike 'Pipeline item 2: *'
+        $errors[1].ErrorDetails.Message | Should -BeLike 'Pipeline item 3: *'
         (Get-BmadEvent -Store $store).Type | Should -Be @('ok.first', 'ok.third')
+    }
+
+    It 'rejects each bad item of one batch on its own, caught by the batch check or the store, and the rest go in one fsync' {
+        $small = New-TestStore -Settings @{ MaxEventBytes = 2048 }
+        $events = @(
+            @{ Type = 'b.one'; Data = @{ i = 1 } }
+            @{ Type = 'b.big'; Data = @{ blob = 'x' * 5000 } }       # only the store's own limit refuses it
+            @{ Type = 'b.two'; Data = @{ i = 2 } }
+            @{ Type = 'b.bad'; Data = @{ s = "a$([char]0xD800)" } }  # an unpaired surrogate
+            @{ Type = 'b.three'; Data = @{ i = 3 } }
+        ) | Publish-BmadEvent -Store $small -ErrorVariable errors -ErrorAction SilentlyContinue
+        $events.Type | Should -Be @('b.one', 'b.two', 'b.three')
+        $events.Seq | Should -Be @(1, 2, 3)
+        $errors.FullyQualifiedErrorId | Should -Be @(
+            (Get-Fqid 'PublishBmadEventEventTooLarge' 'PublishBmadEventCommand'),
+            (Get-Fqid 'PublishBmadEventInvalidData' 'PublishBmadEventCommand'))
+        $errors[0].ErrorDetails.Message | Should -BeLike 'Pipeline item 2: *'
+        $errors[1].ErrorDetails.Message | Should -BeLike 'Pipeline item 4: *'
+        (Get-BmadEvent -Store $small).Type | Should -Be @('b.one', 'b.two', 'b.three')
+    }
+
+    It 'refuses <Name> with PublishBmadEventInvalidData instead of storing U+FFFD' -ForEach @(
+        @{ Name = 'an unpaired surrogate in a hashtable value'; Data = @{ x = "a$([char]0xD800)b" } }
+        @{ Name = 'an unpaired surrogate in a hashtable key'; Data = @{ "k$([char]0xDC00)" = 1 } }
+        @{ Name = 'an unpaired surrogate in a [pscustomobject]'; Data = [pscustomobject]@{ x = @("$([char]0xD83D)") } }
+        @{ Name = 'a JSON escape of an unpaired surrogate'; Data = '{"x":"\ud800"}' }
+        @{ Name = 'a JSON key escaping an unpaired surrogate'; Data = '{"\udfff":1}' }
+        @{ Name = 'JSON text holding an unpaired surrogate'; Data = "{""x"":""$([char]0xD800)""}" }
+    ) {
+        { Publish-BmadEvent -Store $store -Type a.b -Data $Data -ErrorAction Stop } |
+            Should -Throw -ErrorId (Get-Fqid 'PublishBmadEventInvalidData' 'PublishBmadEventCommand')
+        (Get-BmadStoreStatistics -Store $store).TotalEvents | Should -Be 0
+    }
+
+    It 'keeps a complete surrogate pair (an emoji) as it is' {
+        $published = Publish-BmadEvent -Store $store -Type a.b -Data @{ x = "$([char]0xD83D)$([char]0xDE00)" }
+        (Get-BmadEvent -Store $store).Data.x | Should -BeExactly "$([char]0xD83D)$([char]0xDE00)"
+        $published.Seq | Should -Be 1
+    }
+
+    It 'names the cycle in a self-referencing object instead of calling it a PSObject' {
+        $node = [pscustomobject]@{ name = 'root'; children = @() }
+        $node.children = @([pscustomobject]@{ name = 'child'; parent = $node })
+        $err = $null
+        try { Publish-BmadEvent -Store $store -Type a.b -Data $node -ErrorAction Stop } catch { $err = $_ }
+        $err.FullyQualifiedErrorId | Should -Be (Get-Fqid 'PublishBmadEventUnserializableData' 'PublishBmadEventCommand')
+        $err.Exception.Message | Should -Match 'refers to itself at data\.children\[0\]\.parent'
+        $err.Exception.Message | Should -Not -Match 'PSObject'
+        (Get-BmadStoreStatistics -Store $store).TotalEvents | Should -Be 0
+    }
+
+    It 'refuses a piped hashtable with a key it does not know (a typo is not silently dropped)' {
+        $err = $null
+        try { @{ Type = 'a.b'; Data = @{ x = 1 }; Foo = 'bar' } | Publish-BmadEvent -Store $store -ErrorAction Stop } catch { $err = $_ }
+        $err.FullyQualifiedErrorId | Should -Be (Get-Fqid 'PublishBmadEventInvalidArgument' 'PublishBmadEventCommand')
+        $err.Exception.Message | Should -Match "'Foo'"
+        (Get-BmadStoreStatistics -Store $store).TotalEvents | Should -Be 0
+    }
+
+    It 'says the event has no Type for a piped object without one' -ForEach @(
+        @{ Name = 'hashtable'; Item = @{ Data = @{ x = 1 } } }
+        @{ Name = 'object'; Item = [pscustomobject]@{ Data = @{ x = 1 } } }
+    ) {
+        $err = $null
+        try { $Item | Publish-BmadEvent -Store $store -ErrorAction Stop } catch { $err = $_ }
+        $err.FullyQualifiedErrorId | Should -Be (Get-Fqid 'PublishBmadEventInvalidEventType' 'PublishBmadEventCommand')
+        $err.Exception.Message | Should -Match 'has no Type'
+        (Get-BmadStoreStatistics -Store $store).TotalEvents | Should -Be 0
+    }
+
+    It 'checks the data against the store''s limits with -WhatIf too (everything but the append)' {
+        $small = New-TestStore -Settings @{ MaxEventBytes = 2048; MaxDepth = 3 }
+        { Publish-BmadEvent -Store $small -Type a.b -Data @{ blob = 'x' * 5000 } -WhatIf -ErrorAction Stop } |
+            Should -Throw -ErrorId (Get-Fqid 'PublishBmadEventEventTooLarge' 'PublishBmadEventCommand')
+        { Publish-BmadEvent -Store $small -Type a.b -Data @{ l1 = @{ l2 = @{ l3 = @{ l4 = 1 } } } } -WhatIf -ErrorAction Stop } |
+            Should -Throw -ErrorId (Get-Fqid 'PublishBmadEventDataTooDeep' 'PublishBmadEventCommand')
+        { Publish-BmadEvent -Store $small -Type a.b -Data @{ x = 1 } -WhatIf -ErrorAction Stop } | Should -Not -Throw
+        (Get-BmadStoreStatistics -Store $small).TotalEvents | Should -Be 0
     }
 
     It 'refuses piped text that is not an event object' {

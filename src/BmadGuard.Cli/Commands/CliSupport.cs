@@ -44,6 +44,69 @@ namespace BmadGuard.Cli
                 Console.Error.WriteLine($"bmadguard: AccessDenied: {ex.Message}");
                 return ExitCodes.StoreProblem;
             }
+            catch (Exception ex) when (!(ex is OutOfMemoryException))
+            {
+                // Bad input is always a BmadGuardException (exit 2); anything reaching here is a bug. Still one line,
+                // never a stack trace on a user's terminal unless asked for.
+                bool debug = Environment.GetEnvironmentVariable("BMADGUARD_DEBUG") == "1";
+                Console.Error.WriteLine($"bmadguard: InternalError: {ex.GetType().Name}: {ex.Message} (a bug in bmadguard: please report it{(debug ? "" : "; BMADGUARD_DEBUG=1 prints the stack trace")})");
+                if (debug)
+                {
+                    Console.Error.WriteLine(ex.ToString());
+                }
+
+                return ExitCodes.StoreProblem;
+            }
+        }
+
+        /// <summary>
+        /// Refuses a command-line argument that was not valid UTF-8. On Unix the runtime decodes argv leniently,
+        /// turning a 0xFF byte into U+FFFD before we see it; the raw bytes are still in /proc/self/cmdline. (On
+        /// Windows, arguments are UTF-16, and an unpaired surrogate is refused when the event is prepared.)
+        /// </summary>
+        public static void ThrowIfArgumentNotUtf8(string? value, string option)
+        {
+            if (value == null || value.IndexOf('\uFFFD') < 0 || !OperatingSystem.IsLinux())
+            {
+                return;
+            }
+
+            byte[] cmdline;
+            try
+            {
+                cmdline = File.ReadAllBytes("/proc/self/cmdline");
+            }
+            catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException)
+            {
+                return;
+            }
+
+            var strict = new System.Text.UTF8Encoding(false, true);
+            int start = 0;
+            for (int i = 0; i <= cmdline.Length; i++)
+            {
+                if (i < cmdline.Length && cmdline[i] != 0)
+                {
+                    continue;
+                }
+
+                var raw = new ReadOnlySpan<byte>(cmdline, start, i - start);
+                start = i + 1;
+                if (System.Text.Encoding.UTF8.GetString(raw) != value)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    strict.GetCharCount(raw);
+                }
+                catch (System.Text.DecoderFallbackException ex)
+                {
+                    throw new BmadGuardException(ErrorCodes.InvalidUtf8, FailureKind.InvalidInput,
+                        $"{option} is not valid UTF-8 (first bad byte at offset {ex.Index}); it was not stored, because storing it would replace that byte with U+FFFD.");
+                }
+            }
         }
 
         /// <summary>Prints the store's notices on stderr, skipping the first <paramref name="skip"/> (already printed).</summary>

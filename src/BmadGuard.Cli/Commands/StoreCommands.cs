@@ -96,7 +96,15 @@ namespace BmadGuard.Cli
             var correlation = new Option<string?>("--correlation-id") { Description = "Ties related events together." };
             var data = new Option<string?>("--data") { Description = "The event's data: a JSON object." };
             var dataFile = new Option<FileInfo?>("--data-file") { Description = "A file holding the event's data as a JSON object." };
-            var stdin = new Option<bool>("--stdin") { Description = "Read events as NDJSON from standard input: {\"type\",\"source\",\"correlationId\",\"data\"} a line." };
+            var stdin = new Option<bool>("--stdin")
+            {
+                Description = "Read events as NDJSON from standard input: {\"type\",\"source\",\"correlationId\",\"data\"} a line. "
+                    + "Lines are taken in order; each good line's event is printed as one JSON line, in input order, only after it is fsynced. "
+                    + "A bad line is written nowhere, reported on stderr as 'bmadguard: <Code>: line <N>: <message>', and the next lines still go; "
+                    + "the exit code is then 2 (0 when every line was good). A store problem stops the run with exit 1: what was printed is durable, "
+                    + "nothing after it was written. Retry only the lines that were not acknowledged. "
+                    + "A line may be at most the store's largest event plus 64 KiB; a UTF-8 BOM at the start is skipped.",
+            };
             var lockTimeout = LockTimeoutOption();
             var spool = new Option<bool>("--spool") { Description = "When the store refuses (lock timeout, disk full, damage), spool the events to the durable outbox instead; the monitor replays them. Spooled events print {\"spooled\":true,\"id\",...}." };
             var cmd = new Command("publish", "Publishes events. Each is printed as one JSON line only once it is durable (fsynced).")
@@ -126,7 +134,7 @@ namespace BmadGuard.Cli
 
                 if (fromStdin && parse.GetValue(spool))
                 {
-                    return MonitorCommands.PublishOrSpoolCli(parse.GetValue(store), ReadStdinDrafts(), parse.GetValue(lockTimeout));
+                    return StdinPublish.PublishOrSpool(parse.GetValue(store), parse.GetValue(lockTimeout));
                 }
 
                 if (fromStdin)
@@ -135,7 +143,7 @@ namespace BmadGuard.Cli
                     int seen = s.Notices.Count;
                     try
                     {
-                        return PublishStdin(s);
+                        return StdinPublish.Publish(s);
                     }
                     finally
                     {
@@ -149,6 +157,16 @@ namespace BmadGuard.Cli
                     byte[] bytes;
                     try
                     {
+                        // Memory stays bounded by the store's event limit: a file far larger than any storable event
+                        // (room left for indentation and escapes) is refused before it is read.
+                        long cap = 4L * FileEventStore.ReadLimits(CliSupport.ResolveStore(parse.GetValue(store))).MaxEventBytes + StdinPublish.LineSlackBytes;
+                        long length = new FileInfo(f.FullName).Length;
+                        if (length > cap)
+                        {
+                            throw new BmadGuardException(ErrorCodes.EventTooLarge, FailureKind.InvalidInput,
+                                $"--data-file '{f.FullName}' is {length} bytes, over the {cap} bytes the store's largest event could take even with indentation; it was not read.");
+                        }
+
                         bytes = File.ReadAllBytes(f.FullName);
                     }
                     catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException)
@@ -160,6 +178,7 @@ namespace BmadGuard.Cli
                 }
                 else
                 {
+                    CliSupport.ThrowIfArgumentNotUtf8(d, "--data");
                     draft = EventDraft.FromJson(t!, parse.GetValue(source), parse.GetValue(correlation), d);
                 }
 
@@ -192,233 +211,6 @@ namespace BmadGuard.Cli
             => bytes.Length >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF ? new ReadOnlyMemory<byte>(bytes, 3, bytes.Length - 3) : bytes;
 
         private static BmadGuardException Usage(string message) => new BmadGuardException(ErrorCodes.InvalidArgument, FailureKind.InvalidInput, message);
-
-        /// <summary>
-        /// NDJSON from stdin. A reader thread parses lines while the writer publishes whatever has
-        /// accumulated as one batch under one fsync (group commit), then prints those acknowledgements.
-        /// A bad line is reported on stderr with its line number and skipped; the exit code is then 2.
-        /// </summary>
-        private static int PublishStdin(FileEventStore store)
-        {
-            const int MaxBatch = 8192;
-            var queue = new BlockingCollection<(long Line, EventDraft Draft)>(boundedCapacity: MaxBatch * 4);
-            int badLines = 0;
-            var reader = Task.Run(() =>
-            {
-                try
-                {
-                    using var stdin = Console.OpenStandardInput();
-                    long lineNo = 0;
-                    foreach (var line in ReadLines(stdin))
-                    {
-                        lineNo++;
-                        if (line.Length == 0 || IsWhitespace(line))
-                        {
-                            continue;
-                        }
-
-                        try
-                        {
-                            queue.Add((lineNo, ParseStdinLine(line)));
-                        }
-                        catch (BmadGuardException ex)
-                        {
-                            Interlocked.Increment(ref badLines);
-                            Console.Error.WriteLine($"bmadguard: line {lineNo}: {ex.Code}: {ex.Message}");
-                        }
-                    }
-                }
-                finally
-                {
-                    queue.CompleteAdding();
-                }
-            });
-
-            using var stdout = new BufferedStream(CliSupport.StdOut(), 1 << 16);
-            var batch = new List<EventDraft>(MaxBatch);
-            var lines = new List<long>(MaxBatch);
-            foreach (var first in queue.GetConsumingEnumerable())
-            {
-                batch.Clear();
-                lines.Clear();
-                batch.Add(first.Draft);
-                lines.Add(first.Line);
-                while (batch.Count < MaxBatch && queue.TryTake(out var more))
-                {
-                    batch.Add(more.Draft);
-                    lines.Add(more.Line);
-                }
-
-                try
-                {
-                    store.Publish(batch, r => r.WriteJsonLine(stdout));
-                }
-                catch (BmadGuardException ex) when (ex.Kind == FailureKind.InvalidInput)
-                {
-                    // A draft the reader could not judge alone (e.g. the store's own size limit): publish the rest one by one.
-                    for (int i = 0; i < batch.Count; i++)
-                    {
-                        try
-                        {
-                            store.Publish(new[] { batch[i] }, r => r.WriteJsonLine(stdout));
-                        }
-                        catch (BmadGuardException inner) when (inner.Kind == FailureKind.InvalidInput)
-                        {
-                            Interlocked.Increment(ref badLines);
-                            Console.Error.WriteLine($"bmadguard: line {lines[i]}: {inner.Code}: {inner.Message}");
-                        }
-                    }
-                }
-
-                stdout.Flush();
-            }
-
-            reader.GetAwaiter().GetResult();
-            return badLines > 0 ? ExitCodes.Usage : ExitCodes.Success;
-        }
-
-        /// <summary>All of stdin's events, for publish --stdin --spool (one publish-or-spool batch; a bad line fails the whole run, nothing written).</summary>
-        private static List<EventDraft> ReadStdinDrafts()
-        {
-            var drafts = new List<EventDraft>();
-            using var stdin = Console.OpenStandardInput();
-            long lineNo = 0;
-            foreach (var line in ReadLines(stdin))
-            {
-                lineNo++;
-                if (line.Length == 0 || IsWhitespace(line))
-                {
-                    continue;
-                }
-
-                try
-                {
-                    drafts.Add(ParseStdinLine(line));
-                }
-                catch (BmadGuardException ex)
-                {
-                    throw new BmadGuardException(ex.Code, ex.Kind, $"line {lineNo}: {ex.Message} (nothing was published or spooled)");
-                }
-            }
-
-            return drafts;
-        }
-
-        private static bool IsWhitespace(byte[] line)
-        {
-            foreach (byte b in line)
-            {
-                if (b != (byte)' ' && b != (byte)'\t' && b != (byte)'\r')
-                {
-                    return false;
-                }
-            }
-
-            return true;
-        }
-
-        private static IEnumerable<byte[]> ReadLines(Stream stream)
-        {
-            var current = new MemoryStream();
-            byte[] buffer = new byte[1 << 16];
-            int n;
-            while ((n = stream.Read(buffer, 0, buffer.Length)) > 0)
-            {
-                int start = 0;
-                for (int i = 0; i < n; i++)
-                {
-                    if (buffer[i] == (byte)'\n')
-                    {
-                        current.Write(buffer, start, i - start);
-                        yield return current.ToArray();
-                        current.SetLength(0);
-                        start = i + 1;
-                    }
-                }
-
-                current.Write(buffer, start, n - start);
-            }
-
-            if (current.Length > 0)
-            {
-                yield return current.ToArray();
-            }
-        }
-
-        internal static EventDraft ParseStdinLine(byte[] line)
-        {
-            int length = line.Length;
-            if (length > 0 && line[length - 1] == (byte)'\r')
-            {
-                length--;
-            }
-
-            try
-            {
-                new UTF8Encoding(false, true).GetCharCount(line, 0, length);
-            }
-            catch (DecoderFallbackException)
-            {
-                throw new BmadGuardException(ErrorCodes.InvalidUtf8, FailureKind.InvalidInput, "The line is not valid UTF-8.");
-            }
-
-            JsonDocument doc;
-            try
-            {
-                // MaxDepth 1001: data (up to 1000 levels, the largest a store allows) sits inside the line's object.
-                doc = JsonDocument.Parse(new ReadOnlyMemory<byte>(line, 0, length), new JsonDocumentOptions { MaxDepth = 1001, AllowDuplicateProperties = false });
-            }
-            catch (JsonException ex)
-            {
-                throw new BmadGuardException(ErrorCodes.InvalidData, FailureKind.InvalidInput, "The line is not valid JSON: " + ex.Message);
-            }
-
-            using (doc)
-            {
-                var root = doc.RootElement;
-                if (root.ValueKind != JsonValueKind.Object)
-                {
-                    throw new BmadGuardException(ErrorCodes.InvalidData, FailureKind.InvalidInput, "Each line must be a JSON object {\"type\",\"source\",\"correlationId\",\"data\"}.");
-                }
-
-                string? type = null, source = null, correlationId = null;
-                ReadOnlyMemory<byte>? data = null;
-                foreach (var p in root.EnumerateObject())
-                {
-                    switch (p.Name)
-                    {
-                        case "type":
-                            type = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString() : throw Field("type");
-                            break;
-                        case "source":
-                            source = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()
-                                : p.Value.ValueKind == JsonValueKind.Null ? null : throw Field("source");
-                            break;
-                        case "correlationId":
-                            correlationId = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()
-                                : p.Value.ValueKind == JsonValueKind.Null ? null : throw Field("correlationId");
-                            break;
-                        case "data":
-                            data = Encoding.UTF8.GetBytes(p.Value.GetRawText());
-                            break;
-                        default:
-                            throw new BmadGuardException(ErrorCodes.InvalidData, FailureKind.InvalidInput,
-                                $"Unknown field '{p.Name}': each line has \"type\", \"source\", \"correlationId\" and \"data\".");
-                    }
-                }
-
-                if (type == null)
-                {
-                    throw new BmadGuardException(ErrorCodes.InvalidEventType, FailureKind.InvalidInput, "The line has no \"type\".");
-                }
-
-                var draft = data.HasValue ? EventDraft.FromJson(type, source, correlationId, data.Value) : EventDraft.FromJson(type, source, correlationId, (string?)null);
-                return draft;
-            }
-        }
-
-        private static BmadGuardException Field(string name)
-            => new BmadGuardException(ErrorCodes.InvalidData, FailureKind.InvalidInput, $"\"{name}\" must be a string.");
 
         private static Command Get()
         {

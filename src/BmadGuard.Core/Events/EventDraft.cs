@@ -1,5 +1,4 @@
 using System;
-using System.Text;
 
 namespace BmadGuard.Core.Events
 {
@@ -9,7 +8,7 @@ namespace BmadGuard.Core.Events
     /// </summary>
     public sealed class EventDraft
     {
-        private EventDraft(string type, string? source, string? correlationId, ReadOnlyMemory<byte>? json, object? graph, bool hasGraph)
+        private EventDraft(string type, string? source, string? correlationId, ReadOnlyMemory<byte>? json, object? graph, bool hasGraph, string? text = null)
         {
             Type = type;
             Source = source;
@@ -17,6 +16,7 @@ namespace BmadGuard.Core.Events
             DataUtf8 = json;
             DataGraph = graph;
             HasGraph = hasGraph;
+            DataText = text;
         }
 
         public string Type { get; }
@@ -31,6 +31,10 @@ namespace BmadGuard.Core.Events
 
         internal bool HasGraph { get; }
 
+        /// <summary>Data given as JSON text: encoded to UTF-8 strictly when the event is prepared (an unpaired
+        /// surrogate is refused there, never replaced by U+FFFD).</summary>
+        internal string? DataText { get; }
+
         /// <summary>Data given as UTF-8 JSON bytes (validated strictly: UTF-8, RFC 8259, an object).</summary>
         public static EventDraft FromJson(string type, string? source, string? correlationId, ReadOnlyMemory<byte> dataUtf8)
             => new EventDraft(type, source, correlationId, dataUtf8, null, false);
@@ -39,7 +43,7 @@ namespace BmadGuard.Core.Events
         public static EventDraft FromJson(string type, string? source, string? correlationId, string? dataJson)
             => string.IsNullOrEmpty(dataJson)
                 ? new EventDraft(type, source, correlationId, null, null, true)
-                : new EventDraft(type, source, correlationId, new UTF8Encoding(false, false).GetBytes(dataJson), null, false);
+                : new EventDraft(type, source, correlationId, null, null, false, dataJson);
 
         /// <summary>Data given as an object graph: dictionaries, lists, strings, numbers, booleans, dates, null.</summary>
         public static EventDraft FromObject(string type, string? source, string? correlationId, object? data)

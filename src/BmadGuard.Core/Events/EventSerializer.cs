@@ -160,6 +160,10 @@ namespace BmadGuard.Core.Events
                 {
                     WriteGraphRoot(writer, draft.DataGraph, limits.MaxDepth);
                 }
+                else if (draft.DataText != null)
+                {
+                    WriteJsonText(writer, draft.DataText, limits.MaxDepth);
+                }
                 else
                 {
                     WriteJsonData(writer, draft.DataUtf8!.Value, limits.MaxDepth);
@@ -182,6 +186,145 @@ namespace BmadGuard.Core.Events
             return new PreparedEvent(id ?? Guid.NewGuid().ToString("D"), draft.Type, source, draft.CorrelationId, tail, dataOffset, dataEnd - dataOffset);
         }
 
+        /// <summary>
+        /// JSON text given as a .NET string. Encoded strictly: a lenient encoder would turn an unpaired surrogate
+        /// (which PowerShell strings and Windows command lines can hold) into U+FFFD, silently changing the data.
+        /// </summary>
+        private static void WriteJsonText(Utf8JsonWriter writer, string text, int maxDepth)
+        {
+            int bad = FindUnpairedSurrogate(text);
+            if (bad >= 0)
+            {
+                throw new BmadGuardException(ErrorCodes.InvalidData, FailureKind.InvalidInput,
+                    $"Event data holds an unpaired surrogate (U+{(int)text[bad]:X4}) at character {bad}: it is not a Unicode character, so it cannot be stored without altering the text.");
+            }
+
+            WriteJsonData(writer, StrictUtf8.GetBytes(text), maxDepth);
+        }
+
+        /// <summary>The index of the first unpaired UTF-16 surrogate in <paramref name="s"/>, or -1.</summary>
+        public static int FindUnpairedSurrogate(string s)
+        {
+            for (int i = 0; i < s.Length; i++)
+            {
+                char c = s[i];
+                if (char.IsHighSurrogate(c) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]))
+                {
+                    i++;
+                }
+                else if (char.IsSurrogate(c))
+                {
+                    return i;
+                }
+            }
+
+            return -1;
+        }
+
+        /// <summary>
+        /// The byte offset of the first <c>\uXXXX</c> escape in JSON text that names an unpaired surrogate (Python's
+        /// <c>json.dumps</c> writes <c>"\ud800"</c> for such a string), or -1. RFC 8259 lets a parser do anything
+        /// with one; System.Text.Json throws when it unescapes it and its writer replaces it with U+FFFD. BmadGuard
+        /// refuses it before anything is written, and before parsing: the parser's duplicate-key check unescapes keys and
+        /// throws on one. Malformed JSON around it is left for the parser to report.
+        /// </summary>
+        public static int FindUnpairedSurrogateEscape(ReadOnlySpan<byte> json)
+        {
+            if (json.IndexOf((byte)'\\') < 0)
+            {
+                return -1; // no escapes at all: the common case, found with one vectorized search
+            }
+
+            int pendingHigh = -1; // offset of a high-surrogate escape waiting for its low half
+            bool inString = false;
+            for (int i = 0; i < json.Length; i++)
+            {
+                byte b = json[i];
+                if (!inString)
+                {
+                    inString = b == (byte)'"';
+                    continue;
+                }
+
+                if (b == (byte)'"')
+                {
+                    if (pendingHigh >= 0)
+                    {
+                        return pendingHigh;
+                    }
+
+                    inString = false;
+                    continue;
+                }
+
+                if (b != (byte)'\\')
+                {
+                    if (pendingHigh >= 0)
+                    {
+                        return pendingHigh;
+                    }
+
+                    continue;
+                }
+
+                // An escape: \uXXXX, or a two-byte one (\n, \", \\, ...). A malformed one is left to the parser.
+                if (i + 5 >= json.Length || json[i + 1] != (byte)'u' || !IsHex(json[i + 2]) || !IsHex(json[i + 3]) || !IsHex(json[i + 4]) || !IsHex(json[i + 5]))
+                {
+                    if (pendingHigh >= 0)
+                    {
+                        return pendingHigh;
+                    }
+
+                    i++;
+                    continue;
+                }
+
+                int unit = (Hex(json[i + 2]) << 12) | (Hex(json[i + 3]) << 8) | (Hex(json[i + 4]) << 4) | Hex(json[i + 5]);
+                if (unit >= 0xD800 && unit <= 0xDBFF)
+                {
+                    if (pendingHigh >= 0)
+                    {
+                        return pendingHigh;
+                    }
+
+                    pendingHigh = i;
+                }
+                else if (unit >= 0xDC00 && unit <= 0xDFFF)
+                {
+                    if (pendingHigh < 0)
+                    {
+                        return i;
+                    }
+
+                    pendingHigh = -1;
+                }
+                else if (pendingHigh >= 0)
+                {
+                    return pendingHigh;
+                }
+
+                i += 5;
+            }
+
+            return pendingHigh;
+        }
+
+        private static bool IsHex(byte b) => (b >= (byte)'0' && b <= (byte)'9') || ((b | 0x20) >= 'a' && (b | 0x20) <= 'f');
+
+        private static int Hex(byte b) => b <= (byte)'9' ? b - '0' : (b | 0x20) - 'a' + 10;
+
+        /// <summary>Throws InvalidData when <paramref name="json"/> holds an unpaired surrogate escape (call it before parsing).</summary>
+        public static void ThrowIfUnpairedSurrogateEscape(ReadOnlySpan<byte> json, string what)
+        {
+            int at = FindUnpairedSurrogateEscape(json);
+            if (at >= 0)
+            {
+                string escape = Encoding.ASCII.GetString(json.Slice(at, 6).ToArray());
+                throw new BmadGuardException(ErrorCodes.InvalidData, FailureKind.InvalidInput,
+                    $"{what} holds an unpaired surrogate escape '{escape}' at byte {at}: it names no Unicode character, so it cannot be stored without altering the text (escape a complete pair, e.g. \\ud83d\\ude00, or send the text as UTF-8).");
+            }
+        }
+
         private static void WriteJsonData(Utf8JsonWriter writer, ReadOnlyMemory<byte> utf8, int maxDepth)
         {
             try
@@ -194,6 +337,7 @@ namespace BmadGuard.Core.Events
                     $"Event data is not valid UTF-8 (first bad byte at offset {ex.Index}).", inner: ex);
             }
 
+            ThrowIfUnpairedSurrogateEscape(utf8.Span, "Event data");
             JsonDocument doc;
             try
             {
@@ -226,6 +370,7 @@ namespace BmadGuard.Core.Events
                         $"Event data must be a JSON object ({{...}}), not {DescribeKind(doc.RootElement.ValueKind)}.");
                 }
 
+
                 doc.RootElement.WriteTo(writer);
             }
         }
@@ -256,7 +401,7 @@ namespace BmadGuard.Core.Events
             if (data is string s)
             {
                 // A JSON string handed in as data (PowerShell: -Data '{"a":1}').
-                WriteJsonData(writer, new UTF8Encoding(false, false).GetBytes(s), maxDepth);
+                WriteJsonText(writer, s, maxDepth);
                 return;
             }
 
@@ -290,10 +435,10 @@ namespace BmadGuard.Core.Events
                         _writer.WriteNullValue();
                         return;
                     case string s:
-                        _writer.WriteStringValue(s);
+                        _writer.WriteStringValue(Checked(s, where));
                         return;
                     case char c:
-                        _writer.WriteStringValue(c.ToString());
+                        _writer.WriteStringValue(Checked(c.ToString(), where));
                         return;
                     case bool b:
                         _writer.WriteBooleanValue(b);
@@ -326,12 +471,13 @@ namespace BmadGuard.Core.Events
                         _writer.WriteStringValue(g.ToString("D"));
                         return;
                     case Uri u:
-                        _writer.WriteStringValue(u.OriginalString);
+                        _writer.WriteStringValue(Checked(u.OriginalString, where));
                         return;
                     case Enum e:
                         _writer.WriteStringValue(e.ToString());
                         return;
                     case JsonElement je:
+                        ThrowIfUnpairedSurrogateEscape(System.Text.Encoding.UTF8.GetBytes(je.GetRawText()), $"Event data at {where}");
                         je.WriteTo(_writer);
                         return;
                     case System.Numerics.BigInteger bi:
@@ -366,7 +512,7 @@ namespace BmadGuard.Core.Events
                                     $"Event data has the key '{key}' twice at {where}.");
                             }
 
-                            _writer.WritePropertyName(key);
+                            _writer.WritePropertyName(Checked(key, where + " (a key)"));
                             Write(entry.Value, where + "." + key, depth + 1);
                         }
 
@@ -395,6 +541,19 @@ namespace BmadGuard.Core.Events
 
                 throw new BmadGuardException(ErrorCodes.UnserializableData, FailureKind.InvalidInput,
                     $"Event data at {where} is a {value.GetType().FullName}, which cannot be stored as JSON: convert it to a hashtable, list, string or number first.");
+            }
+
+            /// <summary>A string as it will be stored: Utf8JsonWriter would replace an unpaired surrogate with U+FFFD.</summary>
+            private static string Checked(string s, string where)
+            {
+                int bad = FindUnpairedSurrogate(s);
+                if (bad >= 0)
+                {
+                    throw new BmadGuardException(ErrorCodes.InvalidData, FailureKind.InvalidInput,
+                        $"Event data at {where} holds an unpaired surrogate (U+{(int)s[bad]:X4}) at character {bad}: it is not a Unicode character, so it cannot be stored without altering the text.");
+                }
+
+                return s;
             }
 
             private void WriteDouble(double d, string where)

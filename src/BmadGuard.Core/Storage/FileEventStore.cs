@@ -201,6 +201,22 @@ namespace BmadGuard.Core.Storage
             return store;
         }
 
+        /// <summary>
+        /// The limits a store checks events against, read from its settings without opening it (no lock, no tail
+        /// check); the defaults when there is no store there (opening it then reports that).
+        /// </summary>
+        public static EventLimits ReadLimits(string root)
+        {
+            string meta = Path.Combine(Path.GetFullPath(root), StorePaths.MetaFileName);
+            if (!File.Exists(meta))
+            {
+                return EventLimits.Default;
+            }
+
+            var s = ReadSettings(meta);
+            return new EventLimits(s.MaxEventBytes, s.MaxDepth);
+        }
+
         private static void ValidateSettings(StoreSettings s)
         {
             if (s.MaxEventBytes < 1024 || s.MaxDepth < 1 || s.MaxDepth > 1000 || s.SegmentMaxBytes < s.MaxEventBytes)
@@ -586,6 +602,31 @@ namespace BmadGuard.Core.Storage
             }
 
             return Append(prepared, acknowledged, cancellationToken);
+        }
+
+        public BatchPublishResult PublishEach(IReadOnlyList<EventDraft> drafts, Action<int, EventRecord>? acknowledged = null, CancellationToken cancellationToken = default)
+        {
+            // Validate every item before the lock: a bad one is only reported, so the rest still go in, in order,
+            // under the one fsync of the batch (no retry one at a time).
+            var prepared = new List<PreparedEvent>(drafts.Count);
+            var indexes = new List<int>(drafts.Count);
+            var rejected = new List<RejectedDraft>();
+            for (int i = 0; i < drafts.Count; i++)
+            {
+                try
+                {
+                    prepared.Add(EventSerializer.Prepare(drafts[i], Limits));
+                    indexes.Add(i);
+                }
+                catch (BmadGuardException ex) when (ex.Kind == FailureKind.InvalidInput)
+                {
+                    rejected.Add(new RejectedDraft(i, ex));
+                }
+            }
+
+            int acked = 0;
+            var published = Append(prepared, acknowledged == null ? null : r => acknowledged(indexes[acked++], r), cancellationToken);
+            return new BatchPublishResult(published, rejected);
         }
 
         /// <summary>Publishes one event (convenience).</summary>

@@ -27,6 +27,15 @@ namespace BmadGuard.Core.Storage
         /// </summary>
         IReadOnlyList<EventRecord> Publish(IReadOnlyList<EventDraft> drafts, Action<EventRecord>? acknowledged = null, CancellationToken cancellationToken = default);
 
+        /// <summary>
+        /// The batch contract for input that may hold bad items (a <c>--stdin</c> stream, a pipeline): each draft is
+        /// validated and serialized on its own; a bad one is rejected (returned with its index, written nowhere) and
+        /// the good ones are appended in order as one batch under one lock and one fsync. <paramref name="acknowledged"/>
+        /// gets (index in <paramref name="drafts"/>, event) after the fsync that covers it. A store problem (lock
+        /// timeout, disk full, damage) throws: what was acknowledged before it is durable, nothing after is written.
+        /// </summary>
+        BatchPublishResult PublishEach(IReadOnlyList<EventDraft> drafts, Action<int, EventRecord>? acknowledged = null, CancellationToken cancellationToken = default);
+
         /// <summary>Events matching the query, in seq order. With a consumer, its position moves past each event the caller has taken.</summary>
         IEnumerable<EventRecord> Read(EventQuery query, CancellationToken cancellationToken = default);
 

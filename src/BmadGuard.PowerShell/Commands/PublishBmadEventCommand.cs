@@ -35,6 +35,9 @@ namespace BmadGuard.Commands
         private readonly CancellationTokenSource _stop = new CancellationTokenSource();
         private string _storePath = string.Empty;
         private IEventStore? _store;
+        private long _itemNumber;
+        private bool _whatIf;
+        private EventLimits? _whatIfLimits;
 
         /// <summary>The event type, e.g. story.created (letters, digits, '_', '-', dot-separated).</summary>
         [Parameter(Mandatory = true, Position = 0, ParameterSetName = FieldsSet, ValueFromPipelineByPropertyName = true)]
@@ -99,6 +102,7 @@ namespace BmadGuard.Commands
             }
 
             _storePath = BmadCmdletSupport.ResolveStorePath(this, Store, ErrorPrefix);
+            _whatIf = BmadCmdletSupport.WhatIfRequested(this);
         }
 
         protected override void ProcessRecord()
@@ -109,14 +113,23 @@ namespace BmadGuard.Commands
                 return;
             }
 
+            long number = ++_itemNumber;
+            object? target = ParameterSetName == InputObjectSet ? (object?)InputObject : Type;
             PendingEvent item;
             try
             {
-                item = ParameterSetName == InputObjectSet ? FromInputObject(InputObject) : FromFields(Type, Data, Source, CorrelationId, Type);
+                item = ParameterSetName == InputObjectSet ? FromInputObject(InputObject, number) : FromFields(Type, Data, Source, CorrelationId, Type, number);
+                if (_whatIf)
+                {
+                    // -WhatIf checks everything a publish would check but the append: the data against the store's
+                    // own limits too (size, depth), read from its settings without opening it.
+                    _whatIfLimits ??= FileEventStore.ReadLimits(_storePath);
+                    EventSerializer.DataJson(item.Draft, _whatIfLimits);
+                }
             }
             catch (BmadGuardException ex)
             {
-                WriteError(BmadCmdletSupport.ToErrorRecord(ex, ErrorPrefix, ParameterSetName == InputObjectSet ? (object?)InputObject : Type));
+                WriteError(ItemError(ex, number, target));
                 return;
             }
 
@@ -182,7 +195,18 @@ namespace BmadGuard.Commands
             _stop.Dispose();
         }
 
-        private static PendingEvent FromFields(string type, object? data, string? source, string? correlationId, object? target)
+        /// <summary>
+        /// A bad pipeline item's error: the Core error with its ErrorId, and a message naming the item's position in
+        /// the pipeline (1-based, every input object counted), as <c>bmadguard publish --stdin</c> names the line.
+        /// </summary>
+        private ErrorRecord ItemError(BmadGuardException ex, long number, object? target)
+        {
+            var record = BmadCmdletSupport.ToErrorRecord(ex, ErrorPrefix, target);
+            record.ErrorDetails = new ErrorDetails($"Pipeline item {number}: {ex.Message}");
+            return record;
+        }
+
+        private static PendingEvent FromFields(string type, object? data, string? source, string? correlationId, object? target, long number)
         {
             // An empty Source or CorrelationId (a blank CSV column, an unset property) means none.
             source = string.IsNullOrEmpty(source) ? null : source;
@@ -196,16 +220,34 @@ namespace BmadGuard.Commands
             }
 
             EventSerializer.ValidateCorrelationId(correlationId);
-            return new PendingEvent(BmadCmdletSupport.ToDraft(type, data, source, correlationId), target);
+            return new PendingEvent(BmadCmdletSupport.ToDraft(type, data, source, correlationId), target, number);
         }
 
-        private static PendingEvent FromInputObject(PSObject? input)
+        private static readonly string[] EventKeys = { "Type", "Data", "Source", "CorrelationId" };
+
+        private static PendingEvent FromInputObject(PSObject? input, long number)
         {
             object? baseObject = input?.BaseObject;
             if (baseObject == null || baseObject is string || baseObject.GetType().IsPrimitive)
             {
                 throw new BmadGuardException(ErrorCodes.InvalidArgument, FailureKind.InvalidInput,
                     "Pipe events as hashtables or objects with Type and Data (and optionally Source and CorrelationId) properties.");
+            }
+
+            if (baseObject is IDictionary keys)
+            {
+                // A hashtable is written for this command, so a key it does not know is a mistake (a typo such as
+                // 'Tpye', or a value meant for Data) and is refused rather than silently dropped. Objects with more
+                // properties (Get-BmadEvent's output: Seq, Id, Timestamp) are taken as they are.
+                foreach (DictionaryEntry entry in keys)
+                {
+                    string key = Convert.ToString(entry.Key is PSObject pk ? pk.BaseObject : entry.Key, System.Globalization.CultureInfo.InvariantCulture) ?? string.Empty;
+                    if (Array.FindIndex(EventKeys, k => string.Equals(k, key, StringComparison.OrdinalIgnoreCase)) < 0)
+                    {
+                        throw new BmadGuardException(ErrorCodes.InvalidArgument, FailureKind.InvalidInput,
+                            $"The event hashtable has the key '{key}', which Publish-BmadEvent does not know: use Type, Data, Source and CorrelationId, and put anything else inside Data.");
+                    }
+                }
             }
 
             object? Field(string name)
@@ -226,7 +268,16 @@ namespace BmadGuard.Commands
                 return input!.Properties[name]?.Value;
             }
 
-            return FromFields(AsString(Field("Type")) ?? string.Empty, Field("Data"), AsString(Field("Source")), AsString(Field("CorrelationId")), input);
+            string? type = AsString(Field("Type"));
+            if (string.IsNullOrEmpty(type))
+            {
+                throw new BmadGuardException(ErrorCodes.InvalidEventType, FailureKind.InvalidInput,
+                    baseObject is IDictionary
+                        ? "The event has no Type: give the hashtable a Type key (for example @{ Type = 'story.created'; Data = @{ ... } })."
+                        : $"The event has no Type: the {baseObject.GetType().Name} has no Type property (or it is empty); pipe objects with Type and Data, or give -Type.");
+            }
+
+            return FromFields(type!, Field("Data"), AsString(Field("Source")), AsString(Field("CorrelationId")), input, number);
         }
 
         private static string? AsString(object? value)
@@ -251,57 +302,44 @@ namespace BmadGuard.Commands
                 drafts[i] = batch[i].Draft;
             }
 
-            try
-            {
-                PublishAndWrite(drafts);
-            }
-            catch (BmadGuardException ex) when (ex.Kind == FailureKind.InvalidInput && batch.Length > 1)
-            {
-                // Core checks every event of a batch before writing any, so nothing of this batch was written.
-                // Publish its events one at a time so only the bad ones fail and the rest still go in, in order.
-                foreach (var item in batch)
-                {
-                    try
-                    {
-                        PublishAndWrite(new[] { item.Draft });
-                    }
-                    catch (BmadGuardException one) when (one.Kind == FailureKind.InvalidInput)
-                    {
-                        WriteError(BmadCmdletSupport.ToErrorRecord(one, ErrorPrefix, item.Target));
-                    }
-                }
-            }
-            catch (BmadGuardException ex) when (ex.Kind == FailureKind.InvalidInput)
-            {
-                WriteError(BmadCmdletSupport.ToErrorRecord(ex, ErrorPrefix, batch[0].Target));
-            }
+            PublishAndWrite(batch, drafts);
         }
 
         /// <summary>
-        /// Publishes and writes what was acknowledged. The ack callback runs while Core holds the writers'
-        /// lock, so it only collects: writing to the pipeline there would run downstream commands (which
-        /// may publish to the same store) under our lock. Events are written once Publish returns or fails,
-        /// and every one of them was acknowledged, i.e. fsynced.
+        /// Publishes a batch through Core's batch contract (the one <c>bmadguard publish --stdin</c> uses): each bad
+        /// event is rejected on its own with its ErrorId and pipeline position, the good ones go in, in order, under
+        /// one fsync. The ack callback runs while Core holds the writers' lock, so it only collects: writing to the
+        /// pipeline there would run downstream commands (which may publish to the same store) under our lock. Events
+        /// are written once PublishEach returns or fails, and every one of them was acknowledged, i.e. fsynced.
         /// </summary>
-        private void PublishAndWrite(EventDraft[] drafts)
+        private void PublishAndWrite(PendingEvent[] batch, EventDraft[] drafts)
         {
             var acknowledged = new List<EventRecord>(drafts.Length);
+            BatchPublishResult result;
             try
             {
-                _store!.Publish(drafts, acknowledged.Add, _stop.Token);
+                result = _store!.PublishEach(drafts, (_, r) => acknowledged.Add(r), _stop.Token);
             }
             catch (OperationCanceledException)
             {
-                // Ctrl+C while waiting for the lock: what was acknowledged is still written below.
+                // Ctrl+C while waiting for the lock: what was acknowledged is still written.
+                WriteAcknowledged(acknowledged);
+                return;
             }
-            catch (Exception ex) when (BmadCmdletSupport.IsStoreFailure(ex) && !BmadCmdletSupport.IsInvalidInput(ex))
+            catch (Exception ex) when (BmadCmdletSupport.IsStoreFailure(ex))
             {
                 // The store cannot take events (lock timeout, disk full, damage): the call cannot proceed.
                 WriteAcknowledged(acknowledged);
                 ThrowTerminatingError(BmadCmdletSupport.ToErrorRecord(ex, ErrorPrefix, _storePath));
+                return;
             }
 
             WriteAcknowledged(acknowledged);
+            foreach (var rejected in result.Rejected)
+            {
+                var item = batch[rejected.Index];
+                WriteError(ItemError(rejected.Error, item.Number, item.Target));
+            }
         }
 
         private void WriteAcknowledged(List<EventRecord> acknowledged)
@@ -316,15 +354,19 @@ namespace BmadGuard.Commands
 
         private sealed class PendingEvent
         {
-            public PendingEvent(EventDraft draft, object? target)
+            public PendingEvent(EventDraft draft, object? target, long number)
             {
                 Draft = draft;
                 Target = target;
+                Number = number;
             }
 
             public EventDraft Draft { get; }
 
             public object? Target { get; }
+
+            /// <summary>The item's position in the pipeline (1-based).</summary>
+            public long Number { get; }
         }
     }
 }

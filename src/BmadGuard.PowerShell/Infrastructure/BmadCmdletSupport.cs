@@ -99,7 +99,7 @@ namespace BmadGuard.Infrastructure
             return cmdlet.ShouldProcess(target, action);
         }
 
-        private static bool WhatIfRequested(PSCmdlet cmdlet)
+        internal static bool WhatIfRequested(PSCmdlet cmdlet)
         {
             if (cmdlet.MyInvocation.BoundParameters.TryGetValue("WhatIf", out object? value))
             {
@@ -282,113 +282,156 @@ namespace BmadGuard.Infrastructure
         /// (copied only when a value inside needs unwrapping), a list becomes object[]; scalars pass through.
         /// What is left that Core cannot store (a ScriptBlock, a FileInfo, ...) is reported by Core.
         /// </summary>
-        public static object? UnwrapData(object? value) => Unwrap(value, 0, new HashSet<object>(ReferenceComparer.Instance));
+        public static object? UnwrapData(object? value) => new Unwrapper().Unwrap(value, 0);
 
-        private static object? Unwrap(object? value, int depth, HashSet<object> path)
+        /// <summary>One unwrap: the objects on the current path (to name a cycle) and the keys and indexes leading there.</summary>
+        private sealed class Unwrapper
         {
-            if (value is PSObject pso)
+            private readonly HashSet<object> _path = new HashSet<object>(ReferenceComparer.Instance);
+            private readonly List<object> _where = new List<object>();
+
+            public object? Unwrap(object? value, int depth)
             {
-                if (pso.BaseObject is PSCustomObject)
+                if (value is PSObject pso)
                 {
-                    return UnwrapCustomObject(pso, depth, path);
-                }
-
-                value = pso.BaseObject;
-            }
-
-            if (value == null || value is string || value.GetType().IsPrimitive || value is decimal || value is DateTime
-                || value is DateTimeOffset || value is Guid || value is TimeSpan || value is Enum || value is Uri)
-            {
-                return value;
-            }
-
-            if (depth >= MaxUnwrapDepth || !path.Add(value))
-            {
-                // Too deep, or a cycle: hand it on unchanged and let Core name the problem.
-                return value;
-            }
-
-            try
-            {
-                if (value is IDictionary dict)
-                {
-                    return UnwrapDictionary(dict, depth, path);
-                }
-
-                if (value is IEnumerable list)
-                {
-                    var items = new List<object?>();
-                    foreach (object? item in list)
+                    if (pso.BaseObject is PSCustomObject)
                     {
-                        items.Add(Unwrap(item, depth + 1, path));
+                        return UnwrapCustomObject(pso, depth);
                     }
 
-                    return items.ToArray();
+                    value = pso.BaseObject;
                 }
 
-                return value;
-            }
-            finally
-            {
-                path.Remove(value);
-            }
-        }
-
-        private static object UnwrapCustomObject(PSObject pso, int depth, HashSet<object> path)
-        {
-            if (depth >= MaxUnwrapDepth || !path.Add(pso))
-            {
-                return pso;
-            }
-
-            try
-            {
-                var result = new OrderedDictionary(StringComparer.OrdinalIgnoreCase);
-                foreach (var property in pso.Properties)
+                if (value == null || value is string || value.GetType().IsPrimitive || value is decimal || value is DateTime
+                    || value is DateTimeOffset || value is Guid || value is TimeSpan || value is Enum || value is Uri)
                 {
-                    result[property.Name] = Unwrap(property.Value, depth + 1, path);
+                    return value;
                 }
 
-                return result;
-            }
-            finally
-            {
-                path.Remove(pso);
-            }
-        }
-
-        private static IDictionary UnwrapDictionary(IDictionary dict, int depth, HashSet<object> path)
-        {
-            OrderedDictionary? copy = null;
-            int index = 0;
-            foreach (DictionaryEntry entry in dict)
-            {
-                object? plain = Unwrap(entry.Value, depth + 1, path);
-                if (copy == null && !ReferenceEquals(plain, entry.Value))
+                if (depth >= MaxUnwrapDepth)
                 {
-                    // A value changed: copy what came before, then continue into the copy.
-                    copy = new OrderedDictionary();
-                    int i = 0;
-                    foreach (DictionaryEntry earlier in dict)
+                    // Too deep: hand it on unchanged and let Core name the problem (DataTooDeep).
+                    return value;
+                }
+
+                Enter(value);
+                try
+                {
+                    if (value is IDictionary dict)
                     {
-                        if (i++ == index)
+                        return UnwrapDictionary(dict, depth);
+                    }
+
+                    if (value is IEnumerable list)
+                    {
+                        var items = new List<object?>();
+                        foreach (object? item in list)
                         {
-                            break;
+                            _where.Add(items.Count);
+                            items.Add(Unwrap(item, depth + 1));
+                            _where.RemoveAt(_where.Count - 1);
                         }
 
-                        copy[UnwrapKey(earlier.Key)] = Unwrap(earlier.Value, depth + 1, path);
+                        return items.ToArray();
+                    }
+
+                    return value;
+                }
+                finally
+                {
+                    _path.Remove(value);
+                }
+            }
+
+            /// <summary>Puts an object on the path; meeting it again below itself is a cycle, named by where it closes.</summary>
+            private void Enter(object value)
+            {
+                if (!_path.Add(value))
+                {
+                    throw new BmadGuardException(ErrorCodes.UnserializableData, FailureKind.InvalidInput,
+                        $"Event data refers to itself at {Where()}: that value contains itself, and a cycle cannot be stored as JSON. Break the cycle or publish a copy without the back-reference.");
+                }
+            }
+
+            private string Where()
+            {
+                var sb = new System.Text.StringBuilder("data");
+                foreach (object segment in _where)
+                {
+                    if (segment is int index)
+                    {
+                        sb.Append('[').Append(index.ToString(System.Globalization.CultureInfo.InvariantCulture)).Append(']');
+                    }
+                    else
+                    {
+                        sb.Append('.').Append(segment);
                     }
                 }
 
-                if (copy != null)
-                {
-                    copy[UnwrapKey(entry.Key)] = plain;
-                }
-
-                index++;
+                return sb.ToString();
             }
 
-            return copy ?? dict;
+            private object UnwrapCustomObject(PSObject pso, int depth)
+            {
+                if (depth >= MaxUnwrapDepth)
+                {
+                    return pso;
+                }
+
+                Enter(pso);
+                try
+                {
+                    var result = new OrderedDictionary(StringComparer.OrdinalIgnoreCase);
+                    foreach (var property in pso.Properties)
+                    {
+                        _where.Add(property.Name);
+                        result[property.Name] = Unwrap(property.Value, depth + 1);
+                        _where.RemoveAt(_where.Count - 1);
+                    }
+
+                    return result;
+                }
+                finally
+                {
+                    _path.Remove(pso);
+                }
+            }
+
+            private IDictionary UnwrapDictionary(IDictionary dict, int depth)
+            {
+                OrderedDictionary? copy = null;
+                int index = 0;
+                foreach (DictionaryEntry entry in dict)
+                {
+                    _where.Add(Convert.ToString(UnwrapKey(entry.Key), System.Globalization.CultureInfo.InvariantCulture) ?? string.Empty);
+                    object? plain = Unwrap(entry.Value, depth + 1);
+                    _where.RemoveAt(_where.Count - 1);
+                    if (copy == null && !ReferenceEquals(plain, entry.Value))
+                    {
+                        // A value changed: copy what came before, then continue into the copy.
+                        copy = new OrderedDictionary();
+                        int i = 0;
+                        foreach (DictionaryEntry earlier in dict)
+                        {
+                            if (i++ == index)
+                            {
+                                break;
+                            }
+
+                            copy[UnwrapKey(earlier.Key)] = Unwrap(earlier.Value, depth + 1);
+                        }
+                    }
+
+                    if (copy != null)
+                    {
+                        copy[UnwrapKey(entry.Key)] = plain;
+                    }
+
+                    index++;
+                }
+
+                return copy ?? dict;
+            }
         }
 
         private static object UnwrapKey(object key) => key is PSObject p ? p.BaseObject : key;

@@ -96,6 +96,14 @@ namespace BmadGuard.Tests.Store
             yield return Case("InvalidArgument", "--type", "a.b", "--data", "{}", "--data-file", "/nonexistent");
             yield return Case("InvalidArgument", "--stdin", "--type", "a.b");
             yield return Case("InvalidArgument", "--data", "{}");
+
+            // An unpaired surrogate escape (Python's json.dumps writes "\ud800" for such a string) names no character:
+            // refused, never stored as U+FFFD, never an unhandled exception.
+            yield return Case("InvalidData", "--type", "a.b", "--data", "{\"x\":\"\\ud800\"}");
+            yield return Case("InvalidData", "--type", "a.b", "--data", "{\"\\ud800\":1}");
+            yield return Case("InvalidData", "--type", "a.b", "--data", "{\"x\":\"\\udc00\"}");
+            yield return Case("InvalidData", "--type", "a.b", "--data", "{\"x\":\"\\ud800\\u0041\"}");
+            yield return Case("InvalidData", "--type", "a.b", "--data", "{\"o\":{\"k\":[\"\\ud83d\"]}}");
         }
 
         [Theory]
@@ -171,6 +179,17 @@ namespace BmadGuard.Tests.Store
             AssertRejected(Support.Cli.Run("publish", "--store", _store.Path, "--type", "a.b", "--data-file", file), "EventTooLarge");
             StoreInspector.AssertUnchanged(before, _store.Path);
 
+            // A file far over any storable event is refused before it is read (memory bounded by the limit).
+            using (var huge = File.Create(_store.Scratch("huge.json")))
+            {
+                huge.SetLength(16L * 1024 * 1024);
+            }
+
+            var hugeRun = Support.Cli.Run("publish", "--store", _store.Path, "--type", "a.b", "--data-file", _store.Scratch("huge.json"));
+            AssertRejected(hugeRun, "EventTooLarge");
+            Assert.Contains("it was not read", hugeRun.StdErr);
+            StoreInspector.AssertUnchanged(before, _store.Path);
+
             // Just under the limit is fine (the limit is on the whole stored record).
             File.WriteAllText(file, "{\"big\":\"" + new string('b', 1024 * 1024 - 1024) + "\"}");
             var ok = Support.Cli.Run("publish", "--store", _store.Path, "--type", "a.b", "--data-file", file);
@@ -191,7 +210,7 @@ namespace BmadGuard.Tests.Store
             before = StoreInspector.SnapshotSegments(_store.Small);
             var r = Support.Cli.RunWithStdin("{\"type\":\"a.b\",\"data\":{\"s\":\"" + new string('s', 2100) + "\"}}\n", "publish", "--store", _store.Small, "--stdin");
             Assert.Equal(2, r.ExitCode);
-            Assert.StartsWith("bmadguard: line 1: EventTooLarge: ", r.StdErr);
+            Assert.StartsWith("bmadguard: EventTooLarge: line 1: ", r.StdErr);
             StoreInspector.AssertUnchanged(before, _store.Small);
         }
 
@@ -220,15 +239,148 @@ namespace BmadGuard.Tests.Store
             Assert.Equal(2, p.Wait());
             // Each bad line is named by its number, whether the line parser or the store's checks caught it.
             string[] errors = p.StdErr.TrimEnd('\n').Split('\n');
-            Assert.Equal(new[] { "line 2: InvalidUtf8:", "line 3: InvalidData:", "line 4: ReservedEventType:", "line 5: DataNotObject:", "line 6: InvalidSource:", "line 7: InvalidData:" },
-                errors.Select(e => string.Join(' ', e.Split(' ').Skip(1).Take(3))).OrderBy(e => int.Parse(e.Split(' ')[1].TrimEnd(':'))).ToArray());
-            Assert.All(errors, e => Assert.StartsWith("bmadguard: line ", e));
+            // Format: "bmadguard: <Code>: line <N>: <message>", in line order.
+            Assert.Equal(new[] { "InvalidUtf8: line 2:", "InvalidData: line 3:", "ReservedEventType: line 4:", "DataNotObject: line 5:", "InvalidSource: line 6:", "InvalidData: line 7:" },
+                errors.Select(e => string.Join(' ', e.Split(' ').Skip(1).Take(3))).ToArray());
+            Assert.All(errors, e => Assert.StartsWith("bmadguard: ", e));
 
             // The good lines are published (and acknowledged), the bad ones are not.
             Assert.Equal(new[] { "sg1", "sg2" }, p.Acks().Select(a => a.Marker));
             var records = StoreInspector.AssertClean(_store.Path);
             Assert.Equal(before + 2, records.Count);
             Assert.Equal(new[] { "sg1", "sg2" }, records.Skip(before).Select(r => r.Marker));
+        }
+
+        [Fact]
+        public void A_stdin_batch_publishes_every_good_line_in_order_and_names_each_bad_one_surrogates_included()
+        {
+            // The --stdin contract: good lines acknowledged in input order after their fsync, each bad line written
+            // nowhere and named by its number, processing continues, exit 2 at EOF. Before: one "\ud800" line was an
+            // unhandled exception (exit 1) that dropped the whole batch, good lines included.
+            string store = _store.Scratch("stdin-contract");
+            StoreInspector.Init(store);
+            string Good(int i) => "{\"type\":\"stdin.good\",\"data\":{\"marker\":\"c" + i + "\"}}\n";
+            string input = Good(1)
+                + "{\"type\":\"a.b\",\"data\":{\"x\":\"\\ud800\"}}\n"        // line 2: data value
+                + Good(3)
+                + "{\"type\":\"a.b\",\"data\":{\"\\udfff\":1}}\n"            // line 4: data key
+                + "{\"type\":\"a.b\",\"source\":\"\\ud800\",\"data\":{}}\n"   // line 5: source
+                + "{\"type\":\"a\\ud800.b\",\"data\":{}}\n"                   // line 6: type
+                + "{\"\\ud800\":1}\n"                                          // line 7: a line key
+                + "\n"                                                          // line 8: blank, skipped
+                + Good(9);
+            var r = Support.Cli.RunWithStdin(input, "publish", "--store", store, "--stdin");
+            Assert.True(r.ExitCode == 2, $"exit {r.ExitCode}: {r.StdErr}");
+            Assert.DoesNotContain("   at ", r.StdErr);
+            string[] errors = r.StdErr.TrimEnd('\n').Split('\n');
+            Assert.Equal(new[] { 2, 4, 5, 6, 7 }, errors.Select(e => int.Parse(e.Split(' ')[3].TrimEnd(':'))).ToArray());
+            Assert.All(errors, e => Assert.StartsWith("bmadguard: InvalidData: line ", e));
+            Assert.Equal(new[] { "c1", "c3", "c9" }, r.Lines.Select(l => CliProcess.ParseAck(l).Marker));
+            Assert.Equal(new[] { "c1", "c3", "c9" }, StoreInspector.AssertClean(store).Select(e => e.Marker));
+        }
+
+        [Fact]
+        public void Stdin_with_spool_follows_the_same_per_line_contract()
+        {
+            // Before: one bad line failed the whole --spool run and nothing was published, not even the good lines.
+            string store = _store.Scratch("stdin-spool");
+            StoreInspector.Init(store, "--max-event-bytes", "2048");
+            string input = "{\"type\":\"spool.good\",\"data\":{\"marker\":\"s1\"}}\n"
+                + "{\"type\":\"a.b\",\"data\":{\"x\":\"\\ud800\"}}\n"
+                + "{\"type\":\"a.b\",\"data\":{\"s\":\"" + new string('s', 3000) + "\"}}\n"   // over this store's own limit
+                + "{\"type\":\"spool.good\",\"data\":{\"marker\":\"s4\"}}\n";
+            var r = Support.Cli.RunWithStdin(input, "publish", "--store", store, "--stdin", "--spool");
+            Assert.True(r.ExitCode == 2, $"exit {r.ExitCode}: {r.StdErr}");
+            Assert.Equal(new[] { "bmadguard: InvalidData: line 2:", "bmadguard: EventTooLarge: line 3:" },
+                r.StdErr.TrimEnd('\n').Split('\n').Select(e => string.Join(' ', e.Split(' ').Take(4))).ToArray());
+            Assert.Equal(new[] { "s1", "s4" }, r.Lines.Select(l => CliProcess.ParseAck(l).Marker));
+            Assert.Equal(new[] { "s1", "s4" }, StoreInspector.AssertClean(store).Select(e => e.Marker));
+        }
+
+        [Fact]
+        public void A_utf8_bom_at_the_start_of_stdin_is_skipped_like_data_file_does()
+        {
+            string store = _store.Scratch("stdin-bom");
+            StoreInspector.Init(store);
+            var r = Support.Cli.RunWithStdin("\uFEFF{\"type\":\"bom.first\",\"data\":{\"marker\":\"b1\"}}\n{\"type\":\"bom.next\",\"data\":{\"marker\":\"b2\"}}\n",
+                "publish", "--store", store, "--stdin");
+            Assert.True(r.ExitCode == 0, r.StdErr);
+            Assert.Equal(new[] { "b1", "b2" }, StoreInspector.AssertClean(store).Select(e => e.Marker));
+        }
+
+        [Fact]
+        public void A_data_argument_with_a_raw_invalid_utf8_byte_is_InvalidUtf8_not_stored_as_a_replacement_character()
+        {
+            // .NET decodes argv leniently (0xFF -> U+FFFD); only a shell can hand the raw byte over.
+            var before = StoreInspector.SnapshotSegments(_store.Path);
+            var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            psi.ArgumentList.Add("-c");
+            psi.ArgumentList.Add("exec dotnet \"$1\" publish --store \"$2\" --type a.b --data \"$(printf '{\"k\":\"\\377\"}')\"");
+            psi.ArgumentList.Add("bash");
+            psi.ArgumentList.Add(Support.Cli.DllPath);
+            psi.ArgumentList.Add(_store.Path);
+            using var p = Process.Start(psi)!;
+            string stderr = p.StandardError.ReadToEnd();
+            string stdout = p.StandardOutput.ReadToEnd();
+            p.WaitForExit();
+            AssertRejected(new Support.Cli.Result(p.ExitCode, stdout, stderr), "InvalidUtf8");
+            StoreInspector.AssertUnchanged(before, _store.Path);
+
+            // A real U+FFFD typed by the user is text like any other and is kept.
+            var ok = Support.Cli.Run("publish", "--store", _store.Small, "--type", "a.b", "--data", "{\"k\":\"\uFFFD\"}");
+            Assert.True(ok.ExitCode == 0, ok.StdErr);
+        }
+
+        [Fact]
+        public void An_over_long_stdin_line_is_skipped_to_its_newline_with_memory_bounded_by_the_event_limit()
+        {
+            // Before: one 100 MB line took 1.45 GB RSS. The line is read through in fixed chunks, reported as
+            // EventTooLarge by its number, and the next line still goes. VmHWM is the process's peak RSS, read
+            // while it is still running (stdin held open) after it acknowledged the line behind the long one.
+            string store = _store.Scratch("stdin-long");
+            StoreInspector.Init(store);
+            const int LongBytes = 48 * 1024 * 1024;
+            using var p = CliProcess.Start(true, "publish", "--store", store, "--stdin");
+            var stdin = p.StdIn.BaseStream;
+            stdin.Write(Encoding.UTF8.GetBytes("{\"type\":\"long.before\",\"data\":{\"marker\":\"l1\"}}\n{\"type\":\"a.b\",\"data\":{\"x\":\""));
+            byte[] chunk = Enumerable.Repeat((byte)'x', 1 << 20).ToArray();
+            for (int i = 0; i < LongBytes / chunk.Length; i++)
+            {
+                stdin.Write(chunk);
+            }
+
+            stdin.Write(Encoding.UTF8.GetBytes("\"}}\n{\"type\":\"long.after\",\"data\":{\"marker\":\"l3\"}}\n"));
+            stdin.Flush();
+            var clock = Stopwatch.StartNew();
+            while (p.Acks().Count < 2 && !p.Process.HasExited)
+            {
+                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), "line 3 was never acknowledged: " + p.StdErr);
+                System.Threading.Thread.Sleep(20);
+            }
+
+            long peakKb = PeakRssKb(p.Process.Id);
+            p.StdIn.Close();
+            Assert.Equal(2, p.Wait());
+            Assert.Equal(new[] { "l1", "l3" }, p.Acks().Select(a => a.Marker));
+            Assert.StartsWith("bmadguard: EventTooLarge: line 2: ", p.StdErr);
+            Assert.Single(p.StdErr.TrimEnd('\n').Split('\n'));
+            Assert.Equal(new[] { "l1", "l3" }, StoreInspector.AssertClean(store).Select(e => e.Marker));
+            // A 48 MiB line held in memory costs well over 150 MB (buffer, copy, parse); bounded reading stays near
+            // the runtime's own footprint (about 45 MB measured).
+            Assert.True(peakKb < 150 * 1024, $"peak RSS {peakKb} kB for a {LongBytes} byte line");
+        }
+
+        private static long PeakRssKb(int pid)
+        {
+            foreach (string line in File.ReadAllLines($"/proc/{pid}/status"))
+            {
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                {
+                    return long.Parse(line.Substring(6).Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+                }
+            }
+
+            throw new InvalidOperationException("no VmHWM in /proc/" + pid + "/status");
         }
 
         [Fact]
@@ -368,6 +520,30 @@ namespace BmadGuard.Tests.Store
             Assert.Equal(FailureKind.InvalidInput, ex.Kind);
             Assert.Equal(0, acks);
             StoreInspector.AssertUnchanged(before, _store.Path);
+        }
+
+        [Fact]
+        public void PublishEach_rejects_each_bad_draft_by_index_and_appends_the_good_ones_in_order_under_one_batch()
+        {
+            string path = _store.Scratch("publish-each");
+            StoreInspector.Init(path, "--max-event-bytes", "2048");
+            using var store = FileEventStore.Open(path);
+            var drafts = new[]
+            {
+                EventDraft.FromObject("each.good", "ps", null, new Hashtable { ["marker"] = "e0" }),
+                EventDraft.FromObject("each.bad", "ps", null, new Hashtable { ["k\uD800"] = 1 }),             // unpaired surrogate in a key
+                EventDraft.FromJson("each.good", "ps", null, "{\"marker\":\"e2\"}"),
+                EventDraft.FromJson("each.bad", "ps", null, "{\"s\":\"" + new string('s', 3000) + "\"}"), // over this store's limit
+                EventDraft.FromJson("each.bad", "ps", null, "{\"x\":\"\\ud800\"}"),                     // unpaired escape
+                EventDraft.FromJson("each.bad", "ps", null, "{\"x\":\"\uDC00\"}"),                       // unpaired char in JSON text
+                EventDraft.FromObject("each.good", "ps", null, new Hashtable { ["marker"] = "e6" }),
+            };
+            var acked = new List<(int Index, long Seq)>();
+            var result = store.PublishEach(drafts, (i, r) => acked.Add((i, r.Seq)));
+            Assert.Equal(new[] { (1, "InvalidData"), (3, "EventTooLarge"), (4, "InvalidData"), (5, "InvalidData") },
+                result.Rejected.Select(r => (r.Index, r.Error.Code)).ToArray());
+            Assert.Equal(new[] { (0, 1L), (2, 2L), (6, 3L) }, acked.ToArray());
+            Assert.Equal(new[] { "e0", "e2", "e6" }, StoreInspector.AssertClean(path).Select(e => e.Marker));
         }
 
         [Fact]
