@@ -117,6 +117,8 @@ namespace BmadGuard.Core.Backup
             string name = BackupLayout.NewName(started);
             string segmentsDir = Path.Combine(storeRoot, StorePaths.SegmentsDirName);
             bool safety = kind == BackupKinds.Safety;
+            // Nothing below the store root (for backups/) or below a --dest elsewhere is followed through a link.
+            io = StoreFs.Confine(StoreFs.IsUnder(Path.GetFullPath(storeRoot), Path.GetFullPath(destination)) ? storeRoot : destination, io);
 
             // 1. The destination, checked by creating what we need; on failure nothing is left behind.
             bool createdDestination = !Directory.Exists(destination);

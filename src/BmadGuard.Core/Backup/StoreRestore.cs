@@ -70,7 +70,7 @@ namespace BmadGuard.Core.Backup
                 EventsAfter = Math.Max(0, cut - manifest.FirstSeq + 1),
             };
 
-            var io = request.IO;
+            var io = StoreFs.Confine(storeRoot, request.IO); // nothing below the root is followed through a link
             string stamp = DateTime.UtcNow.ToString("yyyyMMdd'T'HHmmssfff'Z'", CultureInfo.InvariantCulture);
             string segmentsDir = Path.Combine(storeRoot, StorePaths.SegmentsDirName);
             string quarantine = Path.Combine(storeRoot, StorePaths.QuarantineDirName);

@@ -294,7 +294,7 @@ namespace BmadGuard.Core.Integrity
             {
                 _root = root;
                 _options = options;
-                _io = options.IO;
+                _io = StoreFs.Confine(root, options.IO); // nothing below the root is followed through a link
                 _actions = actions;
                 _lost = lost;
             }

@@ -307,8 +307,9 @@ namespace BmadGuard.Core.Monitoring
         /// <summary>Atomically replaces metrics.prom and metrics.json (no fsync needed for durability, but AtomicFile gives a whole file or none).</summary>
         public void WriteFiles(string store)
         {
-            AtomicFile.Write(OsStorageIO.Instance, Path.Combine(store, PromFileName), Encoding.UTF8.GetBytes(ToPrometheus(store)));
-            AtomicFile.Write(OsStorageIO.Instance, Path.Combine(store, JsonFileName), ToJson(store));
+            var io = StoreFs.Confine(store, OsStorageIO.Instance);
+            AtomicFile.Write(io, Path.Combine(store, PromFileName), Encoding.UTF8.GetBytes(ToPrometheus(store)));
+            AtomicFile.Write(io, Path.Combine(store, JsonFileName), ToJson(store));
         }
     }
 }

@@ -1046,7 +1046,7 @@ namespace BmadGuard.Core.Monitoring
             {
                 // Atomic replace: --status never reads half a heartbeat. (AtomicFile also fsyncs; losing the last
                 // beat in a power cut would be harmless, but the recipe is shared and two fsyncs per interval are cheap.)
-                AtomicFile.Write(OsStorageIO.Instance, Path.Combine(st.Root, MonitorInstance.StateFileName), buffer.ToArray());
+                AtomicFile.Write(StoreFs.Confine(st.Root, OsStorageIO.Instance), Path.Combine(st.Root, MonitorInstance.StateFileName), buffer.ToArray());
             }
             catch (IOException)
             {

@@ -99,7 +99,7 @@ namespace BmadGuard.Core.Outbox
             Store = Path.GetFullPath(store);
             Dir = Path.Combine(Store, DirName);
             ReserveBytes = reserveBytes;
-            _io = io ?? OsStorageIO.Instance;
+            _io = StoreFs.Confine(Store, io ?? OsStorageIO.Instance); // outbox/ and its files are never followed through a link
         }
 
         public string Store { get; }
@@ -489,7 +489,7 @@ namespace BmadGuard.Core.Outbox
                 }
 
                 // Real zeros, not SetLength: a sparse file would reserve nothing.
-                using var s = new FileStream(ReservePath, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite, 1);
+                using var s = StoreFs.OpenOrCreate(Store, ReservePath, FileAccess.Write);
                 s.Position = have;
                 var zeros = new byte[64 * 1024];
                 while (s.Position < ReserveBytes)
@@ -520,7 +520,7 @@ namespace BmadGuard.Core.Outbox
                     return false;
                 }
 
-                using var s = new FileStream(ReservePath, FileMode.Open, FileAccess.Write, FileShare.ReadWrite, 1);
+                using var s = StoreFs.OpenOrCreate(Store, ReservePath, FileAccess.Write);
                 s.SetLength(Math.Max(0, have - Math.Max(bytes, 64 * 1024)));
                 // fsync the shrink: the freed blocks count as free space for the spool write that follows only once
                 // the truncation is committed (some filesystems hold freed extents until the journal commits).

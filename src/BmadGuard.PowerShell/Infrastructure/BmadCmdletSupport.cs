@@ -198,6 +198,8 @@ namespace BmadGuard.Infrastructure
                     return ErrorCategory.WriteError;
                 case ErrorCodes.StoreIOError:
                     return ErrorCategory.ResourceUnavailable;
+                case ErrorCodes.StoreUnsafePath:
+                    return ErrorCategory.SecurityError;
                 case ErrorCodes.StoreDamaged:
                     return ErrorCategory.ReadError;
                 case ErrorCodes.UnsupportedFormat:
