@@ -220,5 +220,58 @@ namespace BmadGuard.Tests.Store
             var repair = Support.Cli.Run("repair", "--store", link);
             Assert.True(repair.ExitCode == 0, repair.StdErr);
         }
+
+        [Fact]
+        public void Every_file_is_0600_and_every_directory_0700_after_a_full_round()
+        {
+            if (OperatingSystem.IsWindows())
+            {
+                return;
+            }
+
+            using var dir = new TempDir();
+            string store = dir.Combine("store");
+            string dest = dir.Combine("new", "nested", "dir");
+            void Ok(Support.Cli.Result r, string what) => Assert.True(r.ExitCode == 0, $"{what}: exit {r.ExitCode}: {r.StdErr}");
+            Ok(Support.Cli.Run("init", "--store", store), "init");
+            for (int i = 0; i < 3; i++)
+            {
+                Ok(Support.Cli.Run("publish", "--store", store, "--type", "mode.test", "--data", "{\"n\":" + i + "}"), "publish");
+            }
+
+            Ok(Support.Cli.Run("publish", "--store", store, "--spool", "--type", "mode.test", "--data", "{}"), "publish --spool");
+            Ok(Support.Cli.Run("get", "--store", store, "--consumer", "reader"), "get --consumer");
+            Ok(Support.Cli.Run("backup", "--store", store), "backup");
+            Ok(Support.Cli.Run("backup", "--store", store, "--dest", dest), "backup --dest");
+            Ok(Support.Cli.Run("monitor", "--store", store, "--once"), "monitor --once");
+            Ok(Support.Cli.Run("repair", "--store", store), "repair");
+            Ok(Support.Cli.Run("restore", "--store", store, "--latest", "--force"), "restore");
+
+            var wrong = new System.Collections.Generic.List<string>();
+            void Walk(string root)
+            {
+                foreach (var d in Directory.EnumerateDirectories(root, "*", SearchOption.AllDirectories).Prepend(root))
+                {
+                    var mode = File.GetUnixFileMode(d) & (UnixFileMode)0x1FF;
+                    if (mode != (UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute))
+                    {
+                        wrong.Add($"{d}/ is {Convert.ToString((int)mode, 8)}");
+                    }
+                }
+
+                foreach (var f in Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories))
+                {
+                    var mode = File.GetUnixFileMode(f) & (UnixFileMode)0x1FF;
+                    if (mode != (UnixFileMode.UserRead | UnixFileMode.UserWrite))
+                    {
+                        wrong.Add($"{f} is {Convert.ToString((int)mode, 8)}");
+                    }
+                }
+            }
+
+            Walk(store);
+            Walk(dir.Combine("new")); // the parents made for --dest too
+            Assert.True(wrong.Count == 0, "not owner-only:\n" + string.Join("\n", wrong));
+        }
     }
 }
