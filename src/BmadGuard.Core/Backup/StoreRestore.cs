@@ -32,6 +32,19 @@ namespace BmadGuard.Core.Backup
         public static RestoreReport Restore(string storeRoot, RestoreRequest request, IProgress<BackupProgress>? progress = null,
             CancellationToken cancellationToken = default)
         {
+            try
+            {
+                return RestoreUnmapped(storeRoot, request, progress, cancellationToken);
+            }
+            catch (IOException ex) when (StoreFs.IsDiskFull(ex))
+            {
+                throw StoreFs.MapIOException(ex, $"Restoring '{storeRoot}'", storeRoot, "Free some space and restore again.");
+            }
+        }
+
+        private static RestoreReport RestoreUnmapped(string storeRoot, RestoreRequest request, IProgress<BackupProgress>? progress,
+            CancellationToken cancellationToken)
+        {
             var clock = Stopwatch.StartNew();
             if (request == null)
             {

@@ -245,6 +245,8 @@ namespace BmadGuard.Infrastructure
                     return (bge.Code, CategoryFor(bge.Code, bge.Kind));
                 case UnauthorizedAccessException _:
                     return ("AccessDenied", ErrorCategory.PermissionDenied);
+                case IOException io when Core.Storage.StoreFs.IsDiskFull(io):
+                    return (ErrorCodes.StoreFull, ErrorCategory.WriteError);
                 case IOException _:
                     return (ErrorCodes.StoreIOError, ErrorCategory.ResourceUnavailable);
                 default:
