@@ -32,6 +32,9 @@ namespace BmadGuard.Core.Monitoring
 
         public string Store { get; }
 
+        /// <summary>Called with every failed write (besides the return value), so the monitor counts and reports each one.</summary>
+        public Action<Exception>? Failed { get; set; }
+
         /// <summary>Who acts: <c>user@host pid N</c>.</summary>
         public static string By { get; } = $"{Environment.UserName}@{Environment.MachineName} pid {Process.GetCurrentProcess().Id}";
 
@@ -87,6 +90,7 @@ namespace BmadGuard.Core.Monitoring
             }
             catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException || ex is BmadGuardException)
             {
+                Failed?.Invoke(ex);
                 return ex;
             }
         }
