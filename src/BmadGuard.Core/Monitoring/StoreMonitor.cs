@@ -173,7 +173,7 @@ namespace BmadGuard.Core.Monitoring
                     st.Metrics = new MonitorMetrics(Started);
                     var channels = _hooks.Channels ?? AlertDispatcher.ChannelsFor(_config.Alerts, _redactor);
                     st.Alerts = new AlertDispatcher(_config.Alerts, channels, st.Audit, _redactor, Emit);
-                    st.Outbox = new EventOutbox(root, _config.OutboxReserveBytes);
+                    st.Outbox = new EventOutbox(root, _config.OutboxReserveBytes) { ReserveFloorBytes = _config.OutboxReserveFloorBytes };
                     st.LastDeep = st.LastBackup = st.LastProbe = Started;
                     st.Seqs = new SeqWatch(root, SeqWatermark.Load(root));
                     _stores.Add(st);

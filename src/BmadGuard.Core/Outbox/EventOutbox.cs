@@ -96,7 +96,10 @@ namespace BmadGuard.Core.Outbox
         /// remain free after it, and it is given back (truncated) when free space falls under it, so the monitor that
         /// holds it never starves the publishers of the store it guards.
         /// </summary>
-        public const long ReserveFloorBytes = 64L * 1024 * 1024;
+        public const long DefaultReserveFloorBytes = 64L * 1024 * 1024;
+
+        /// <summary>The floor in force (monitor config <c>outbox.reserveFloorBytes</c>, default <see cref="DefaultReserveFloorBytes"/>).</summary>
+        public long ReserveFloorBytes { get; set; } = DefaultReserveFloorBytes;
 
         /// <summary>Free bytes on the store's file system (a seam for tests; the real one is statvfs).</summary>
         internal Func<long> FreeSpace { get; set; }
