@@ -58,6 +58,8 @@ namespace BmadGuard.Core
         public const string StoreDamaged = "StoreDamaged";
         public const string StoreFull = "StoreFull";
         public const string StoreIOError = "StoreIOError";
+        /// <summary>A symbolic link inside a store or a backup: BmadGuard refuses to follow or write through it.</summary>
+        public const string StoreUnsafePath = "StoreUnsafePath";
         public const string LockTimeout = "LockTimeout";
         public const string UnsupportedFormat = "UnsupportedFormat";
         public const string InvalidBackupName = "InvalidBackupName";

@@ -115,6 +115,15 @@ namespace BmadGuard.Tests.PowerShell
         }
 
         [Fact]
+        public void A_link_inside_the_store_is_a_SecurityError_and_a_full_disk_is_StoreFull_even_unmapped()
+        {
+            Assert.Equal((ErrorCodes.StoreUnsafePath, ErrorCategory.SecurityError),
+                BmadCmdletSupport.Describe(new BmadGuardException(ErrorCodes.StoreUnsafePath, FailureKind.StoreProblem, "m")));
+            Assert.Equal("RepairBmadStoreStoreUnsafePath", BmadCmdletSupport.ErrorId("RepairBmadStore", ErrorCodes.StoreUnsafePath));
+            Assert.Equal((ErrorCodes.StoreFull, ErrorCategory.WriteError), BmadCmdletSupport.Describe(new IOException("No space left on device : 'x'", 28)));
+        }
+
+        [Fact]
         public void Only_input_failures_are_per_item()
         {
             Assert.True(BmadCmdletSupport.IsInvalidInput(new BmadGuardException(ErrorCodes.DataTooDeep, FailureKind.InvalidInput, "m")));

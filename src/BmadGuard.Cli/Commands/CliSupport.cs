@@ -36,7 +36,8 @@ namespace BmadGuard.Cli
             }
             catch (IOException ex)
             {
-                Console.Error.WriteLine($"bmadguard: StoreIOError: {ex.Message}");
+                // The one mapping (StoreFs): a full disk is StoreFull whichever command hit it.
+                Console.Error.WriteLine($"bmadguard: {(StoreFs.IsDiskFull(ex) ? ErrorCodes.StoreFull : ErrorCodes.StoreIOError)}: {ex.Message}");
                 return ExitCodes.StoreProblem;
             }
             catch (UnauthorizedAccessException ex)

@@ -112,7 +112,8 @@ namespace BmadGuard.Cli
                     using var signals = CliSupport.CancelOnSignal();
                     using var monitor = new StoreMonitor(config, null, observer);
                     var summary = monitor.RunOnce(signals.Token);
-                    return summary.Healthy ? ExitCodes.Success : ExitCodes.StoreProblem;
+                    // A monitor that could not write its heartbeat, audit log or metrics did not do its job: exit 1.
+                    return summary.Healthy && summary.WriteErrors == 0 ? ExitCodes.Success : ExitCodes.StoreProblem;
                 }
 
                 return RunHosted(config, observer);
@@ -352,6 +353,12 @@ namespace BmadGuard.Cli
 
             public void OnNext(MonitorEvent value)
             {
+                if (value is WriteFailed failed)
+                {
+                    // Never silent: the monitor's own files failing (a full disk) is said on stderr as it happens.
+                    Console.Error.WriteLine($"bmadguard: MonitorWriteFailed: {_redactor.Redact(failed.Message)}");
+                }
+
                 var buffer = new MemoryStream();
                 using (var w = CliSupport.JsonWriter(buffer))
                 {

@@ -37,7 +37,7 @@ namespace BmadGuard.Core.Backup
         {
             var result = new SegmentScan();
             using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1);
+            using var stream = OpenRead(path);
             byte[] buffer = new byte[BlockSize];
             int filled = 0;
             long bufferOffset = 0; // file offset of buffer[0]
@@ -267,8 +267,12 @@ namespace BmadGuard.Core.Backup
             return CopyDurably(s, length, destination, io, bytesCopied, cancellationToken);
         }
 
+        /// <summary>Opens a store or backup file to read; a link there is refused (StoreUnsafePath), never followed.</summary>
         public static FileStream OpenRead(string path)
-            => new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1);
+        {
+            StoreFs.RefuseLink(path);
+            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1);
+        }
 
         // ------------------------------------------------------------------ hard links
 

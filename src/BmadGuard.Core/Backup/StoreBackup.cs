@@ -37,6 +37,19 @@ namespace BmadGuard.Core.Backup
         public static BackupInfo Create(string storeRoot, BackupOptions? options = null, IProgress<BackupProgress>? progress = null,
             CancellationToken cancellationToken = default)
         {
+            try
+            {
+                return CreateUnmapped(storeRoot, options, progress, cancellationToken);
+            }
+            catch (IOException ex) when (StoreFs.IsDiskFull(ex))
+            {
+                throw StoreFs.MapIOException(ex, $"Backing up '{storeRoot}'", storeRoot, "The unfinished backup was removed; free some space (or choose another destination) and back up again.");
+            }
+        }
+
+        private static BackupInfo CreateUnmapped(string storeRoot, BackupOptions? options, IProgress<BackupProgress>? progress,
+            CancellationToken cancellationToken)
+        {
             options ??= new BackupOptions();
             storeRoot = BackupCatalog.RequireStore(storeRoot);
             if (options.Retention != null)
@@ -117,6 +130,8 @@ namespace BmadGuard.Core.Backup
             string name = BackupLayout.NewName(started);
             string segmentsDir = Path.Combine(storeRoot, StorePaths.SegmentsDirName);
             bool safety = kind == BackupKinds.Safety;
+            // Nothing below the store root (for backups/) or below a --dest elsewhere is followed through a link.
+            io = StoreFs.Confine(StoreFs.IsUnder(Path.GetFullPath(storeRoot), Path.GetFullPath(destination)) ? storeRoot : destination, io);
 
             // 1. The destination, checked by creating what we need; on failure nothing is left behind.
             bool createdDestination = !Directory.Exists(destination);
@@ -133,7 +148,7 @@ namespace BmadGuard.Core.Backup
                 io.CreateDirectory(temp);
                 io.CreateDirectory(Path.Combine(temp, BackupLayout.SegmentsDir));
             }
-            catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException)
+            catch (Exception ex) when ((ex is IOException && !StoreFs.IsDiskFull(ex)) || ex is UnauthorizedAccessException)
             {
                 BackupFiles.TryDeleteDirectory(temp);
                 if (firstCreated != null)
@@ -396,7 +411,7 @@ namespace BmadGuard.Core.Backup
                     catch (Exception ex) when (ex is IOException && !safety)
                     {
                         stream.Dispose();
-                        throw FileEventStore.MapIOException((IOException)ex, $"Cannot read segment '{path}'", path);
+                        throw StoreFs.MapIOException((IOException)ex, $"Cannot read segment '{path}'", path);
                     }
                     catch
                     {

@@ -32,6 +32,19 @@ namespace BmadGuard.Core.Backup
         public static RestoreReport Restore(string storeRoot, RestoreRequest request, IProgress<BackupProgress>? progress = null,
             CancellationToken cancellationToken = default)
         {
+            try
+            {
+                return RestoreUnmapped(storeRoot, request, progress, cancellationToken);
+            }
+            catch (IOException ex) when (StoreFs.IsDiskFull(ex))
+            {
+                throw StoreFs.MapIOException(ex, $"Restoring '{storeRoot}'", storeRoot, "Free some space and restore again.");
+            }
+        }
+
+        private static RestoreReport RestoreUnmapped(string storeRoot, RestoreRequest request, IProgress<BackupProgress>? progress,
+            CancellationToken cancellationToken)
+        {
             var clock = Stopwatch.StartNew();
             if (request == null)
             {
@@ -70,7 +83,7 @@ namespace BmadGuard.Core.Backup
                 EventsAfter = Math.Max(0, cut - manifest.FirstSeq + 1),
             };
 
-            var io = request.IO;
+            var io = StoreFs.Confine(storeRoot, request.IO); // nothing below the root is followed through a link
             string stamp = DateTime.UtcNow.ToString("yyyyMMdd'T'HHmmssfff'Z'", CultureInfo.InvariantCulture);
             string segmentsDir = Path.Combine(storeRoot, StorePaths.SegmentsDirName);
             string quarantine = Path.Combine(storeRoot, StorePaths.QuarantineDirName);

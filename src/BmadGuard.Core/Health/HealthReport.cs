@@ -187,8 +187,11 @@ namespace BmadGuard.Core.Health
                 ["pid"] = s.Pid,
                 ["heartbeat"] = s.Heartbeat,
                 ["heartbeatAgeSeconds"] = s.HeartbeatAge.HasValue ? Math.Round(s.HeartbeatAge.Value.TotalSeconds, 3) : (object?)null,
+                ["writeErrors"] = s.WriteErrors,
+                ["lastWriteError"] = s.LastWriteError,
             };
-            return new HealthCheck("monitor", s.Alive ? HealthStatus.Healthy : HealthStatus.Degraded, s.Summary, evidence);
+            // A monitor that cannot write its heartbeat, audit log or metrics is not doing its job: degraded.
+            return new HealthCheck("monitor", s.Alive && s.WriteErrors == 0 ? HealthStatus.Healthy : HealthStatus.Degraded, s.Summary, evidence);
         }
 
         /// <summary>The round trip, also used by the monitor for its publish-latency metric.</summary>

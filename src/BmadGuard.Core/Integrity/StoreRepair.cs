@@ -194,6 +194,18 @@ namespace BmadGuard.Core.Integrity
 
         public static StoreRepairReport Repair(string storeRoot, StoreRepairOptions? options = null, CancellationToken cancellationToken = default)
         {
+            try
+            {
+                return RepairUnmapped(storeRoot, options, cancellationToken);
+            }
+            catch (IOException ex) when (StoreFs.IsDiskFull(ex))
+            {
+                throw StoreFs.MapIOException(ex, $"Repairing '{storeRoot}'", storeRoot, "Free some space and repair again.");
+            }
+        }
+
+        private static StoreRepairReport RepairUnmapped(string storeRoot, StoreRepairOptions? options, CancellationToken cancellationToken)
+        {
             options ??= new StoreRepairOptions();
             string root = Path.GetFullPath(storeRoot);
             StoreVerifier.EnsureStore(root);
@@ -294,7 +306,7 @@ namespace BmadGuard.Core.Integrity
             {
                 _root = root;
                 _options = options;
-                _io = options.IO;
+                _io = StoreFs.Confine(root, options.IO); // nothing below the root is followed through a link
                 _actions = actions;
                 _lost = lost;
             }

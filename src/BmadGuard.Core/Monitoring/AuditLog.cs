@@ -23,11 +23,17 @@ namespace BmadGuard.Core.Monitoring
 
         public AuditLog(string store, Redactor? redactor = null)
         {
+            Store = store;
             Path = System.IO.Path.Combine(store, FileName);
             _redactor = redactor ?? new Redactor();
         }
 
         public string Path { get; }
+
+        public string Store { get; }
+
+        /// <summary>Called with every failed write (besides the return value), so the monitor counts and reports each one.</summary>
+        public Action<Exception>? Failed { get; set; }
 
         /// <summary>Who acts: <c>user@host pid N</c>.</summary>
         public static string By { get; } = $"{Environment.UserName}@{Environment.MachineName} pid {Process.GetCurrentProcess().Id}";
@@ -71,7 +77,8 @@ namespace BmadGuard.Core.Monitoring
                 {
                     // O_APPEND: one write() per entry, so entries from the monitor and from a CLI run at the same
                     // time never interleave inside a line.
-                    using var stream = new FileStream(Path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 1);
+                    // Created 0600; never through a link planted at audit.jsonl (StoreFs).
+                    using var stream = StoreFs.OpenOrCreate(Store, Path, FileAccess.Write, append: true);
                     stream.Write(buffer.GetBuffer(), 0, (int)buffer.Length);
                     // fsync: the audit log is the record of what was done to the store (a repair, a restore). It
                     // must not lose the entry for an action whose effects on the store are already durable, so the
@@ -81,8 +88,9 @@ namespace BmadGuard.Core.Monitoring
 
                 return null;
             }
-            catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException)
+            catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException || ex is BmadGuardException)
             {
+                Failed?.Invoke(ex);
                 return ex;
             }
         }

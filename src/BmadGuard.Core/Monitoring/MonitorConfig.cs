@@ -80,7 +80,7 @@ namespace BmadGuard.Core.Monitoring
     ///               "smtp": { "host": "mail", "port": 25, "from": "bmad@x", "to": ["ops@x"], "username": "u", "passwordEnv": "SMTP_PASSWORD" },
     ///               "dedupeWindow": "10m", "escalateAfter": "30m", "minSeverity": "warning", "retries": 3, "retryDelay": "500ms", "timeout": "10s" },
     ///   "health": { "maxBackupAge": "26h", "minFreeBytes": 104857600 },
-    ///   "outbox": { "reserveBytes": 1048576 } }
+    ///   "outbox": { "reserveBytes": 1048576, "reserveFloorBytes": 67108864 } }
     /// </code>
     /// </summary>
     public sealed class MonitorConfig
@@ -114,6 +114,9 @@ namespace BmadGuard.Core.Monitoring
 
         /// <summary>Bytes the outbox keeps in reserve so it can still spool when the disk is full.</summary>
         public long OutboxReserveBytes { get; set; } = 1024 * 1024;
+
+        /// <summary>Free space the reserve never takes the disk below (see <see cref="Outbox.EventOutbox.ReserveFloorBytes"/>).</summary>
+        public long OutboxReserveFloorBytes { get; set; } = Outbox.EventOutbox.DefaultReserveFloorBytes;
 
         /// <summary>Where the file came from, for messages.</summary>
         public string? LoadedFrom { get; private set; }
@@ -230,6 +233,10 @@ namespace BmadGuard.Core.Monitoring
                             if (o.Name == "reserveBytes")
                             {
                                 c.OutboxReserveBytes = Long(o);
+                            }
+                            else if (o.Name == "reserveFloorBytes")
+                            {
+                                c.OutboxReserveFloorBytes = Long(o);
                             }
                             else
                             {
@@ -371,9 +378,9 @@ namespace BmadGuard.Core.Monitoring
                 }
             }
 
-            if (Health.MinFreeBytes < 0 || Health.CriticalFreeBytes < 0 || OutboxReserveBytes < 0)
+            if (Health.MinFreeBytes < 0 || Health.CriticalFreeBytes < 0 || OutboxReserveBytes < 0 || OutboxReserveFloorBytes < 0)
             {
-                throw Invalid("health.minFreeBytes, health.criticalFreeBytes and outbox.reserveBytes must be 0 or more.");
+                throw Invalid("health.minFreeBytes, health.criticalFreeBytes outbox.reserveBytes and outbox.reserveFloorBytes must be 0 or more.");
             }
 
             for (int i = 0; i < Files.Count; i++)

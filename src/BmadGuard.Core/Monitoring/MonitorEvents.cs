@@ -334,6 +334,29 @@ namespace BmadGuard.Core.Monitoring
         }
     }
 
+    /// <summary>The monitor could not write one of its own files (heartbeat, audit log, metrics, outbox); it goes on.</summary>
+    public sealed class WriteFailed : MonitorEvent
+    {
+        public WriteFailed(string target, string what, string path, string code, string error)
+            : base(target, $"The monitor could not write its {what} '{path}': {code}: {error}")
+        {
+            What = what;
+            Path = path;
+            Code = code;
+        }
+
+        public string What { get; }
+        public string Path { get; }
+        public string Code { get; }
+
+        protected override void WriteFields(Utf8JsonWriter w)
+        {
+            w.WriteString("what", What);
+            w.WriteString("path", Path);
+            w.WriteString("code", Code);
+        }
+    }
+
     public sealed class OutboxReplayed : MonitorEvent
     {
         public OutboxReplayed(string target, BmadGuard.Core.Outbox.OutboxReplayResult result)

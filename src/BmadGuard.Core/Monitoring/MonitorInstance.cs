@@ -65,6 +65,12 @@ namespace BmadGuard.Core.Monitoring
 
         public string Summary { get; private set; } = "";
 
+        /// <summary>Failures of the monitor to write its own files (heartbeat, audit log, metrics, outbox), as of its last heartbeat.</summary>
+        public long WriteErrors { get; private set; }
+
+        /// <summary>The last such failure, as a sentence, or null.</summary>
+        public string? LastWriteError { get; private set; }
+
         /// <summary>Reads monitor.json and probes the lock (a zero-wait try: if we can take it, nobody holds it).</summary>
         public static MonitorStatus Read(string store, bool probeLock = true)
         {
@@ -103,6 +109,18 @@ namespace BmadGuard.Core.Monitoring
                     {
                         interval = TimeSpan.FromMilliseconds(iv.GetDouble());
                     }
+
+                    if (root.TryGetProperty("counters", out var counters) && counters.ValueKind == JsonValueKind.Object
+                        && counters.TryGetProperty("writeErrors", out var we) && we.ValueKind == JsonValueKind.Number)
+                    {
+                        s.WriteErrors = we.GetInt64();
+                    }
+
+                    if (root.TryGetProperty("lastWriteError", out var lw) && lw.ValueKind == JsonValueKind.Object)
+                    {
+                        string? Field(string n) => lw.TryGetProperty(n, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+                        s.LastWriteError = $"{Field("time")}: could not write its {Field("what")} '{Field("path")}': {Field("code")}: {Field("message")}";
+                    }
                 }
                 catch (Exception ex) when (ex is JsonException || ex is FormatException || ex is InvalidOperationException || ex is IOException)
                 {
@@ -131,6 +149,11 @@ namespace BmadGuard.Core.Monitoring
                         : s.Heartbeat.HasValue
                             ? $"No monitor is running (the last one, pid {s.Pid}, last beat at {s.Heartbeat?.ToString("o", CultureInfo.InvariantCulture)})."
                             : "No monitor has run on this store.";
+            }
+
+            if (s.WriteErrors > 0)
+            {
+                s.Summary += $" The monitor failed {s.WriteErrors} time(s) to write its own files (heartbeat, audit log, metrics); last: {s.LastWriteError}";
             }
 
             return s;
@@ -184,6 +207,8 @@ namespace BmadGuard.Core.Monitoring
             }
 
             w.WriteString("summary", Summary);
+            w.WriteNumber("writeErrors", WriteErrors);
+            w.WriteString("lastWriteError", LastWriteError);
             if (State.HasValue)
             {
                 w.WritePropertyName("state");

@@ -42,6 +42,9 @@ namespace BmadGuard.Core.Monitoring
         public long OutboxReplayed { get; private set; }
         public long OutboxPending { get; set; }
 
+        /// <summary>Failures to write the monitor's own files: heartbeat, audit log, metrics, outbox.</summary>
+        public long WriteErrors { get; private set; }
+
         /// <summary>Backups that do not match their manifest right now (the last backup sweep).</summary>
         public long BackupsDamaged { get; private set; }
 
@@ -151,6 +154,8 @@ namespace BmadGuard.Core.Monitoring
 
         public void Replayed(int count) => Locked(() => OutboxReplayed += count);
 
+        public void WriteFailed() => Locked(() => WriteErrors++);
+
         private void Locked(Action a)
         {
             lock (_gate)
@@ -223,6 +228,7 @@ namespace BmadGuard.Core.Monitoring
                 Metric("bmadguard_monitor_alerts_failed_total", "counter", "Alert deliveries that failed after retries.", AlertsFailed);
                 Metric("bmadguard_monitor_outbox_replayed_total", "counter", "Spooled events replayed into the store.", OutboxReplayed);
                 Metric("bmadguard_monitor_outbox_pending", "gauge", "Spooled events waiting for the store.", OutboxPending);
+                Metric("bmadguard_monitor_write_errors_total", "counter", "Failures to write the monitor's own files (heartbeat, audit log, metrics, outbox).", WriteErrors);
                 Metric("bmadguard_monitor_backups_damaged", "gauge", "Backups that do not match their manifest (last backup sweep).", BackupsDamaged);
                 Metric("bmadguard_monitor_backup_damage_found_total", "counter", "Damaged backups found by the backup sweeps.", BackupDamageFound);
                 Metric("bmadguard_monitor_backup_sweeps_total", "counter", "Backup sweeps run (on the deep schedule).", BackupSweeps);
@@ -275,6 +281,7 @@ namespace BmadGuard.Core.Monitoring
                     w.WriteNumber("alertsFailed", AlertsFailed);
                     w.WriteNumber("outboxReplayed", OutboxReplayed);
                     w.WriteNumber("outboxPending", OutboxPending);
+                    w.WriteNumber("writeErrors", WriteErrors);
                     w.WriteNumber("backupsDamaged", BackupsDamaged);
                     w.WriteNumber("backupDamageFound", BackupDamageFound);
                     w.WriteNumber("backupSweeps", BackupSweeps);
@@ -307,8 +314,9 @@ namespace BmadGuard.Core.Monitoring
         /// <summary>Atomically replaces metrics.prom and metrics.json (no fsync needed for durability, but AtomicFile gives a whole file or none).</summary>
         public void WriteFiles(string store)
         {
-            AtomicFile.Write(OsStorageIO.Instance, Path.Combine(store, PromFileName), Encoding.UTF8.GetBytes(ToPrometheus(store)));
-            AtomicFile.Write(OsStorageIO.Instance, Path.Combine(store, JsonFileName), ToJson(store));
+            var io = StoreFs.Confine(store, OsStorageIO.Instance);
+            AtomicFile.Write(io, Path.Combine(store, PromFileName), Encoding.UTF8.GetBytes(ToPrometheus(store)));
+            AtomicFile.Write(io, Path.Combine(store, JsonFileName), ToJson(store));
         }
     }
 }

@@ -36,8 +36,9 @@ namespace BmadGuard.Core.Monitoring
     /// <summary>What one pass (<c>--once</c>) found and left.</summary>
     public sealed class MonitorPassSummary
     {
-        public MonitorPassSummary(int targets, int damaged, int healed, int stillDamaged)
+        public MonitorPassSummary(int targets, int damaged, int healed, int stillDamaged, long writeErrors = 0)
         {
+            WriteErrors = writeErrors;
             Targets = targets;
             Damaged = damaged;
             Healed = healed;
@@ -49,6 +50,9 @@ namespace BmadGuard.Core.Monitoring
         public int Healed { get; }
         public int StillDamaged { get; }
         public bool Healthy => StillDamaged == 0;
+
+        /// <summary>Failures to write the monitor's own files (heartbeat, audit, metrics, outbox) during the pass.</summary>
+        public long WriteErrors { get; }
     }
 
     /// <summary>
@@ -78,6 +82,7 @@ namespace BmadGuard.Core.Monitoring
         private readonly Redactor _redactor = new Redactor();
         private bool _started;
         private bool _stopped;
+        private long _writeErrors; // failures to write the monitor's own files, all stores (ReportWriteError)
         private bool _once; // RunOnce: every step, the backup sweep included, finishes within the pass
 
         public StoreMonitor(MonitorConfig config, MonitorHooks? hooks = null, IObserver<MonitorEvent>? observer = null)
@@ -121,6 +126,7 @@ namespace BmadGuard.Core.Monitoring
             public Task<IntegrityResult>? Deep;
             public StoreLock? InstanceLock;
             public AuditLog Audit = null!;
+            public WriteFailed? LastWriteError;
             public MonitorMetrics Metrics = null!;
             public AlertDispatcher Alerts = null!;
             public EventOutbox Outbox = null!;
@@ -163,10 +169,11 @@ namespace BmadGuard.Core.Monitoring
 
                     var st = new StoreTarget { Root = root, InstanceLock = MonitorInstance.Claim(root) };
                     st.Audit = new AuditLog(root, _redactor);
+                    st.Audit.Failed = ex => ReportWriteError(st, "audit log", st.Audit.Path, ex);
                     st.Metrics = new MonitorMetrics(Started);
                     var channels = _hooks.Channels ?? AlertDispatcher.ChannelsFor(_config.Alerts, _redactor);
                     st.Alerts = new AlertDispatcher(_config.Alerts, channels, st.Audit, _redactor, Emit);
-                    st.Outbox = new EventOutbox(root, _config.OutboxReserveBytes);
+                    st.Outbox = new EventOutbox(root, _config.OutboxReserveBytes) { ReserveFloorBytes = _config.OutboxReserveFloorBytes };
                     st.LastDeep = st.LastBackup = st.LastProbe = Started;
                     st.Seqs = new SeqWatch(root, SeqWatermark.Load(root));
                     _stores.Add(st);
@@ -174,8 +181,9 @@ namespace BmadGuard.Core.Monitoring
                     {
                         st.Outbox.Ensure();
                     }
-                    catch (IOException)
+                    catch (IOException ex)
                     {
+                        ReportWriteError(st, "outbox", st.Outbox.Dir, ex);
                     }
 
                     st.Watcher = Watch(Path.Combine(root, StorePaths.SegmentsDirName), null, st);
@@ -298,14 +306,18 @@ namespace BmadGuard.Core.Monitoring
         {
             _once = true;
             Start();
+            MonitorPassSummary summary;
             try
             {
-                return Pass(forceDeep: true, cancellationToken);
+                summary = Pass(forceDeep: true, cancellationToken);
             }
             finally
             {
                 Stop();
             }
+
+            // Stop wrote the last heartbeat, audit entry and metrics: their failures count too.
+            return new MonitorPassSummary(summary.Targets, summary.Damaged, summary.Healed, summary.StillDamaged, Interlocked.Read(ref _writeErrors));
         }
 
         public void Stop()
@@ -720,16 +732,33 @@ namespace BmadGuard.Core.Monitoring
             st.Sweep.ContinueWith(_ => SetWake(), TaskScheduler.Default); // report it without waiting for the next pass
         }
 
-        private static void WriteMetrics(StoreTarget st)
+        private void WriteMetrics(StoreTarget st)
         {
             try
             {
                 st.Metrics.WriteFiles(st.Root);
             }
-            catch (IOException)
+            catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException || ex is BmadGuardException)
             {
-                // Disk full: the metrics files keep their last contents until a later write succeeds.
+                // Disk full (or a refused link): the metrics files keep their last contents until a later write
+                // succeeds. Never silent: printed, counted, and in the heartbeat for --status and health.
+                ReportWriteError(st, "metrics", Path.Combine(st.Root, MonitorMetrics.PromFileName), ex);
             }
+        }
+
+        /// <summary>
+        /// One failure to write the monitor's own files (heartbeat, audit log, metrics, outbox): counted in the
+        /// metrics and the heartbeat (<c>counters.writeErrors</c>, <c>lastWriteError</c>), which --status and the health
+        /// report show, and emitted as <see cref="WriteFailed"/> (the CLI prints it on stderr). The monitor goes on.
+        /// </summary>
+        private void ReportWriteError(StoreTarget st, string what, string path, Exception ex)
+        {
+            st.Metrics.WriteFailed();
+            Interlocked.Increment(ref _writeErrors);
+            string code = ex is BmadGuardException b ? b.Code : StoreFs.IsDiskFull(ex) ? ErrorCodes.StoreFull : ErrorCodes.StoreIOError;
+            var e = new WriteFailed(st.Root, what, path, code, _redactor.Redact(ex.Message));
+            st.LastWriteError = e;
+            Emit(e);
         }
 
         private void StartDeepVerify(StoreTarget st, CancellationToken ct)
@@ -924,6 +953,9 @@ namespace BmadGuard.Core.Monitoring
 
         private void ReplayOutbox(StoreTarget st, CancellationToken ct)
         {
+            // The reserve gives way first: when free space is under the floor it is truncated now, before
+            // publishers run out (and grown back, within the floor, when there is room again).
+            st.Outbox.EnsureReserve();
             try
             {
                 if (!st.Outbox.HasPending())
@@ -1023,7 +1055,18 @@ namespace BmadGuard.Core.Monitoring
                 w.WriteNumber("backups", m.BackupsAttempted);
                 w.WriteNumber("outboxReplayed", m.OutboxReplayed);
                 w.WriteNumber("backupsDamaged", m.BackupsDamaged);
+                w.WriteNumber("writeErrors", m.WriteErrors);
                 w.WriteEndObject();
+                if (st.LastWriteError is { } lw)
+                {
+                    w.WriteStartObject("lastWriteError");
+                    w.WriteString("time", lw.Time.ToString("o", CultureInfo.InvariantCulture));
+                    w.WriteString("what", lw.What);
+                    w.WriteString("path", lw.Path);
+                    w.WriteString("code", lw.Code);
+                    w.WriteString("message", lw.Message);
+                    w.WriteEndObject();
+                }
                 w.WriteStartArray("damagedBackups");
                 foreach (var b in st.DamagedBackups.Values)
                 {
@@ -1046,11 +1089,13 @@ namespace BmadGuard.Core.Monitoring
             {
                 // Atomic replace: --status never reads half a heartbeat. (AtomicFile also fsyncs; losing the last
                 // beat in a power cut would be harmless, but the recipe is shared and two fsyncs per interval are cheap.)
-                AtomicFile.Write(OsStorageIO.Instance, Path.Combine(st.Root, MonitorInstance.StateFileName), buffer.ToArray());
+                AtomicFile.Write(StoreFs.Confine(st.Root, OsStorageIO.Instance), Path.Combine(st.Root, MonitorInstance.StateFileName), buffer.ToArray());
             }
-            catch (IOException)
+            catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException || ex is BmadGuardException)
             {
-                // Disk full: the heartbeat goes stale, which --status and the health report show.
+                // Disk full: the heartbeat goes stale, which --status and the health report show; the failure itself
+                // is printed and counted (and lands in the next heartbeat that can be written).
+                ReportWriteError(st, "heartbeat", Path.Combine(st.Root, MonitorInstance.StateFileName), ex);
             }
         }
 

@@ -90,6 +90,19 @@ namespace BmadGuard.Core.Outbox
         public const string LockFileName = "outbox.lock";
         public const string ReserveFileName = "reserve.bin";
         public const long DefaultReserveBytes = 1024 * 1024;
+
+        /// <summary>
+        /// The reserve never takes the disk below this much free space: it is only grown while at least this much would
+        /// remain free after it, and it is given back (truncated) when free space falls under it, so the monitor that
+        /// holds it never starves the publishers of the store it guards.
+        /// </summary>
+        public const long DefaultReserveFloorBytes = 64L * 1024 * 1024;
+
+        /// <summary>The floor in force (monitor config <c>outbox.reserveFloorBytes</c>, default <see cref="DefaultReserveFloorBytes"/>).</summary>
+        public long ReserveFloorBytes { get; set; } = DefaultReserveFloorBytes;
+
+        /// <summary>Free bytes on the store's file system (a seam for tests; the real one is statvfs).</summary>
+        internal Func<long> FreeSpace { get; set; }
         private const int BatchSize = 500;
 
         private readonly IStorageIO _io;
@@ -99,7 +112,18 @@ namespace BmadGuard.Core.Outbox
             Store = Path.GetFullPath(store);
             Dir = Path.Combine(Store, DirName);
             ReserveBytes = reserveBytes;
-            _io = io ?? OsStorageIO.Instance;
+            _io = StoreFs.Confine(Store, io ?? OsStorageIO.Instance); // outbox/ and its files are never followed through a link
+            FreeSpace = () =>
+            {
+                try
+                {
+                    return Health.HealthChecker.FreeBytes(Store);
+                }
+                catch (Exception ex) when (ex is IOException || ex is ArgumentException || ex is UnauthorizedAccessException)
+                {
+                    return long.MaxValue; // unknown: the size limit alone applies
+                }
+            };
         }
 
         public string Store { get; }
@@ -473,7 +497,15 @@ namespace BmadGuard.Core.Outbox
             AtomicFile.Write(_io, MarkerPath, buffer.ToArray());
         }
 
-        private void EnsureReserve()
+        /// <summary>The reserve's size now (0 when there is none).</summary>
+        public long ReserveSize => File.Exists(ReservePath) ? new FileInfo(ReservePath).Length : 0;
+
+        /// <summary>
+        /// Grows the reserve towards <see cref="ReserveBytes"/>, but only as far as free space stays at or above
+        /// <see cref="ReserveFloorBytes"/>; when free space is already below the floor, the reserve is given back
+        /// instead (publishers need the space more than a future spool does).
+        /// </summary>
+        public void EnsureReserve()
         {
             if (ReserveBytes <= 0)
             {
@@ -482,19 +514,31 @@ namespace BmadGuard.Core.Outbox
 
             try
             {
-                long have = File.Exists(ReservePath) ? new FileInfo(ReservePath).Length : 0;
-                if (have >= ReserveBytes)
+                long have = ReserveSize;
+                long free = FreeSpace();
+                if (free < ReserveFloorBytes)
+                {
+                    if (have > 0)
+                    {
+                        GiveBackReserve(Math.Min(have, ReserveFloorBytes - free));
+                    }
+
+                    return;
+                }
+
+                long target = Math.Min(ReserveBytes, have + (free - ReserveFloorBytes));
+                if (have >= target)
                 {
                     return;
                 }
 
                 // Real zeros, not SetLength: a sparse file would reserve nothing.
-                using var s = new FileStream(ReservePath, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite, 1);
+                using var s = StoreFs.OpenOrCreate(Store, ReservePath, FileAccess.Write);
                 s.Position = have;
                 var zeros = new byte[64 * 1024];
-                while (s.Position < ReserveBytes)
+                while (s.Position < target)
                 {
-                    s.Write(zeros, 0, (int)Math.Min(zeros.Length, ReserveBytes - s.Position));
+                    s.Write(zeros, 0, (int)Math.Min(zeros.Length, target - s.Position));
                 }
 
                 s.Flush(true); // the blocks must be allocated now, not at writeback when the disk may be full
@@ -520,8 +564,8 @@ namespace BmadGuard.Core.Outbox
                     return false;
                 }
 
-                using var s = new FileStream(ReservePath, FileMode.Open, FileAccess.Write, FileShare.ReadWrite, 1);
-                s.SetLength(Math.Max(0, have - Math.Max(bytes, 64 * 1024)));
+                using var s = StoreFs.OpenOrCreate(Store, ReservePath, FileAccess.Write);
+                s.SetLength(Math.Max(0, have - Math.Max(bytes, Math.Min(have, 64 * 1024))));
                 // fsync the shrink: the freed blocks count as free space for the spool write that follows only once
                 // the truncation is committed (some filesystems hold freed extents until the journal commits).
                 s.Flush(true);

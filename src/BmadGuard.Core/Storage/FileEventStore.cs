@@ -41,7 +41,7 @@ namespace BmadGuard.Core.Storage
             Root = root;
             Settings = settings;
             _options = options;
-            _io = options.IO;
+            _io = StoreFs.Confine(root, options.IO); // nothing below the root is followed through a link
             Limits = new EventLimits(settings.MaxEventBytes, settings.MaxDepth);
         }
 
@@ -104,7 +104,7 @@ namespace BmadGuard.Core.Storage
                     $"Cannot create a store at '{root}': the directory is not empty and is not a BmadGuard store.", root);
             }
 
-            var io = options.IO;
+            var io = StoreFs.Confine(root, options.IO);
             string? parent = Path.GetDirectoryName(root);
             try
             {
@@ -913,15 +913,7 @@ namespace BmadGuard.Core.Storage
         }
 
         internal static BmadGuardException MapIOException(IOException ex, string what, string? path)
-        {
-            int code = ex.HResult & 0xFFFF;
-            bool full = code == 112 || code == 39 || code == 28 || ex.Message.IndexOf("No space left", StringComparison.OrdinalIgnoreCase) >= 0
-                        || ex.Message.IndexOf("disk full", StringComparison.OrdinalIgnoreCase) >= 0
-                        || ex.Message.IndexOf("not enough space", StringComparison.OrdinalIgnoreCase) >= 0;
-            return full
-                ? new BmadGuardException(ErrorCodes.StoreFull, FailureKind.StoreProblem, $"{what}: the disk is full. No event that was not acknowledged was written (the segment was cut back); free some space and publish again.", path, inner: ex)
-                : new BmadGuardException(ErrorCodes.StoreIOError, FailureKind.StoreProblem, $"{what}: {ex.Message}", path, inner: ex);
-        }
+            => StoreFs.MapIOException(ex, what, path, "No event that was not acknowledged was written (the segment was cut back); free some space and publish again.");
 
         // ------------------------------------------------------------------ read
 
@@ -1319,6 +1311,7 @@ namespace BmadGuard.Core.Storage
                 _io.SyncDirectory(Root); // a new consumers/ must survive a crash, or the position committed inside it is lost
             }
 
+            StoreFs.CheckInside(Root, ConsumersDir); // the lock below is created in consumers/: never through a link
             using (StoreLock.Acquire(Path.Combine(ConsumersDir, consumer + ".lock"), _options.LockTimeout))
             {
                 if (GetConsumerPosition(consumer) >= seq)

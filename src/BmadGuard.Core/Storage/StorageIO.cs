@@ -37,6 +37,13 @@ namespace BmadGuard.Core.Storage
 
         public Stream OpenForWrite(string path, bool createNew)
         {
+            // Never write through a link: a new file is O_CREAT|O_EXCL (which refuses an existing link), an
+            // existing one is checked with lstat first (see StoreFs).
+            if (!createNew)
+            {
+                StoreFs.RefuseLink(path);
+            }
+
 #if NET8_0_OR_GREATER
             var options = new FileStreamOptions
             {
@@ -83,17 +90,7 @@ namespace BmadGuard.Core.Storage
 
         public void SyncDirectory(string directory) => DirectorySync.Sync(directory);
 
-        public void CreateDirectory(string directory)
-        {
-#if NET8_0_OR_GREATER
-            if (!OperatingSystem.IsWindows())
-            {
-                Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-                return;
-            }
-#endif
-            Directory.CreateDirectory(directory);
-        }
+        public void CreateDirectory(string directory) => StoreFs.CreateDirectory(directory);
     }
 
     /// <summary>fsync of a directory, which .NET has no API for.</summary>

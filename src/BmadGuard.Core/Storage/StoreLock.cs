@@ -59,6 +59,9 @@ namespace BmadGuard.Core.Storage
 
         public static StoreLock Acquire(string lockPath, TimeSpan timeout, CancellationToken cancellationToken = default)
         {
+            // A lock file planted as a link would have the epoch bump ("1\n") written through it into whatever it
+            // points at: refuse it (StoreFs). The file is otherwise created O_CREAT|O_EXCL, owner-only.
+            StoreFs.RefuseLink(lockPath);
             var clock = Stopwatch.StartNew();
 #if NET8_0_OR_GREATER
             if (UnixFlock.Supported)

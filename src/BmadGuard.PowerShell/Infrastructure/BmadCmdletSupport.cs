@@ -198,6 +198,8 @@ namespace BmadGuard.Infrastructure
                     return ErrorCategory.WriteError;
                 case ErrorCodes.StoreIOError:
                     return ErrorCategory.ResourceUnavailable;
+                case ErrorCodes.StoreUnsafePath:
+                    return ErrorCategory.SecurityError;
                 case ErrorCodes.StoreDamaged:
                     return ErrorCategory.ReadError;
                 case ErrorCodes.UnsupportedFormat:
@@ -245,6 +247,8 @@ namespace BmadGuard.Infrastructure
                     return (bge.Code, CategoryFor(bge.Code, bge.Kind));
                 case UnauthorizedAccessException _:
                     return ("AccessDenied", ErrorCategory.PermissionDenied);
+                case IOException io when Core.Storage.StoreFs.IsDiskFull(io):
+                    return (ErrorCodes.StoreFull, ErrorCategory.WriteError);
                 case IOException _:
                     return (ErrorCodes.StoreIOError, ErrorCategory.ResourceUnavailable);
                 default:

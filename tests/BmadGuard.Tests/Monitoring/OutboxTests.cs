@@ -163,7 +163,9 @@ namespace BmadGuard.Tests.Monitoring
             {
                 string store = Path.Combine(mount, "store");
                 Assert.Equal(0, Support.Cli.Run("init", "--store", store).ExitCode);
-                Kit.WriteConfig(store, "{ \"probeInterval\": \"0s\", \"outbox\": { \"reserveBytes\": 262144 } }");
+                // A 2 MiB disk is under the reserve's default 64 MiB free-space floor: this test is about spooling on a
+                // full disk with a reserve, so it lowers the floor to 0 (the floor has its own tests in MonitorFullDiskTests).
+                Kit.WriteConfig(store, "{ \"probeInterval\": \"0s\", \"outbox\": { \"reserveBytes\": 262144, \"reserveFloorBytes\": 0 } }");
                 Assert.Equal(0, Support.Cli.Run("monitor", "--store", store, "--once").ExitCode); // creates the outbox and its reserve
                 Assert.Equal(262144, new FileInfo(Path.Combine(store, "outbox", EventOutbox.ReserveFileName)).Length);
 
