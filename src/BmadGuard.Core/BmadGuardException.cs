@@ -72,5 +72,8 @@ namespace BmadGuard.Core
         public const string FileNotFound = "FileNotFound";
         public const string InvalidSchema = "InvalidSchema";
         public const string LegacyFileDamaged = "LegacyFileDamaged";
+
+        /// <summary>A reader met records it could not read; the intact events around them were delivered.</summary>
+        public const string DamagedRecord = "DamagedRecord";
     }
 }

@@ -199,6 +199,7 @@ namespace BmadGuard.Infrastructure
                 case ErrorCodes.StoreIOError:
                     return ErrorCategory.ResourceUnavailable;
                 case ErrorCodes.StoreDamaged:
+                case ErrorCodes.DamagedRecord:
                     return ErrorCategory.ReadError;
                 case ErrorCodes.UnsupportedFormat:
                     return ErrorCategory.InvalidData;
