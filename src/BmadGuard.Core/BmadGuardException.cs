@@ -75,5 +75,8 @@ namespace BmadGuard.Core
 
         /// <summary>A reader met records it could not read; the intact events around them were delivered.</summary>
         public const string DamagedRecord = "DamagedRecord";
+
+        /// <summary>A restore would leave fewer events than the log holds now, and was not forced: nothing changed.</summary>
+        public const string SetAsideNeedsForce = "SetAsideNeedsForce";
     }
 }

@@ -223,6 +223,7 @@ namespace BmadGuard.Infrastructure
                 case ErrorCodes.BackupDestinationNotWritable:
                     return ErrorCategory.PermissionDenied;
                 case ErrorCodes.ConfirmationRequired:
+                case ErrorCodes.SetAsideNeedsForce:
                     return ErrorCategory.InvalidOperation;
                 case ErrorCodes.InvalidConfiguration:
                     return ErrorCategory.InvalidArgument;
