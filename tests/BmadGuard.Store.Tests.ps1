@@ -531,7 +531,7 @@ Describe 'Get-BmadEvent' {
             Should -Throw -ErrorId (Get-Fqid 'GetBmadEventInvalidConsumerName' 'GetBmadEventCommand')
     }
 
-    It 'reports a damaged record with StoreDamaged, naming the file' {
+    It 'reports a damaged record with GetBmadEventDamagedRecord, naming the file' {
         $damaged = New-TestStore
         $null = 1..3 | ForEach-Object { @{ Type = 'dmg.item'; Data = @{ text = 'abcdefgh' } } } | Publish-BmadEvent -Store $damaged
         $segment = (Get-ChildItem -LiteralPath ([System.IO.Path]::Combine($damaged, 'segments')) -Filter 'segment-*.jsonl')[0].FullName
@@ -540,8 +540,9 @@ Describe 'Get-BmadEvent' {
         [System.IO.File]::WriteAllText($segment, (($lines -join "`n") + "`n"))
         $err = $null
         try { Get-BmadEvent -Store $damaged -ErrorAction Stop | Out-Null } catch { $err = $_ }
-        $err.FullyQualifiedErrorId | Should -Be (Get-Fqid 'GetBmadEventStoreDamaged' 'GetBmadEventCommand')
+        $err.FullyQualifiedErrorId | Should -Be (Get-Fqid 'GetBmadEventDamagedRecord' 'GetBmadEventCommand')
         $err.Exception.Message | Should -BeLike "*$([System.IO.Path]::GetFileName($segment))*"
+        $err.Exception.Message | Should -BeLike '*seq 2 *'
     }
 
     It 'completes -Type and -Source from recent events' {

@@ -896,6 +896,10 @@ namespace BmadGuard.Core.Storage
             public string? SegmentPath { get; set; }
             public long SegmentFirstSeq { get; set; }
             public long Offset { get; set; }
+
+            /// <summary>Damage at the end of the log already reported to this reader (a follower meets it at every poll).</summary>
+            public string? ReportedPath { get; set; }
+            public long ReportedOffset { get; set; } = -1;
         }
 
         public IEnumerable<EventRecord> Read(EventQuery query, CancellationToken cancellationToken = default)
@@ -1245,7 +1249,16 @@ namespace BmadGuard.Core.Storage
 
                 if (skipping != null && isLast)
                 {
-                    yield break; // the file changed under us after the second look; the next read looks again
+                    // Damage at the end of the log: nothing intact follows it (writers refuse to append after it).
+                    // Named once per reader (a follower polls here again), and the read ends before it.
+                    if (cursor.ReportedOffset != skipping.Offset || cursor.ReportedPath != skipping.Path)
+                    {
+                        cursor.ReportedPath = skipping.Path;
+                        cursor.ReportedOffset = skipping.Offset;
+                        Report(new DamagedRun(cursor.ExpectSeq, cursor.ExpectSeq, skipping.Path, skipping.Offset, skipping.What + "; nothing intact follows it"));
+                    }
+
+                    yield break;
                 }
 
                 if (isLast)
