@@ -430,7 +430,8 @@ namespace BmadGuard.Cli
             var last = new Option<int?>("--last") { Description = "Only the last N matching events (not with --consumer)." };
             var follow = new Option<bool>("--follow") { Description = "Keep streaming new events until Ctrl+C or SIGTERM." };
             var consumer = new Option<string?>("--consumer") { Description = "A named consumer: only what it has not read yet; its position is kept in the store, one per --type/--source filter. Not with --last." };
-            var cmd = new Command("get", "Prints events as JSON lines, in seq order.")
+            var cmd = new Command("get", "Prints events as JSON lines, in seq order. A damaged record does not hide the rest: every intact event is printed, " +
+                                         "the damaged seqs are named on stderr (DamagedRecord) and the exit code is 1; a consumer stops just before the damage.")
             {
                 store, type, source, after, since, last, follow, consumer,
             };
