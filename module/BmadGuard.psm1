@@ -554,7 +554,7 @@ function Install-BmadGuard {
         $located = @{ Store = $storePath }
         $current = Get-BmadBackup @located -ErrorAction SilentlyContinue |
             Where-Object { $_.State -eq 'Verified' -and $_.Kind -eq 'backup' } |
-            Select-Object -Last 1
+            Select-Object -First 1  # Get-BmadBackup lists newest first
         if ($current) {
             (BmadStep 'Backup' 'Unchanged' "The store has a verified backup: $($current.Name) (up to seq $($current.LastSeq)).")
         }

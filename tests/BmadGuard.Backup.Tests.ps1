@@ -107,8 +107,8 @@ Describe 'Get-BmadBackup' {
         $script:Second = Backup-BmadStore -Store $script:Listed
     }
 
-    It 'lists the backups oldest first' {
-        (Get-BmadBackup -Store $script:Listed).Name | Should -Be @($script:First.Name, $script:Second.Name)
+    It 'lists the backups newest first' {
+        (Get-BmadBackup -Store $script:Listed).Name | Should -Be @($script:Second.Name, $script:First.Name)
     }
 
     It 'filters by name with wildcards' {
@@ -156,11 +156,42 @@ Describe 'Restore-BmadStore' {
     It 'restores up to a seq and to a point in time' {
         $store = New-TestStore -Events 5
         $null = Backup-BmadStore -Store $store
-        (Restore-BmadStore -Store $store -Sequence 2 -Confirm:$false).RestoredLastSeq | Should -Be 2
+        (Restore-BmadStore -Store $store -Sequence 2 -Force).RestoredLastSeq | Should -Be 2
 
         $store2 = New-TestStore -Events 2
         $null = Backup-BmadStore -Store $store2
         (Restore-BmadStore -Store $store2 -At (Get-Date).AddMinutes(1) -Force).EventsAfter | Should -Be 2
+    }
+
+    It 'lists backups newest first, so the documented one-liner restores the newest (seq 10, not seq 5)' {
+        $store = New-TestStore -Events 5
+        $older = Backup-BmadStore -Store $store
+        $null = 6..10 | ForEach-Object { @{ Type = 'story.created'; Data = @{ n = $_ } } } | Publish-BmadEvent -Store $store
+        $newer = Backup-BmadStore -Store $store
+
+        (Get-BmadBackup -Store $store).Name | Should -Be @($newer.Name, $older.Name)
+        $result = Get-BmadBackup -Store $store | Select-Object -First 1 | Restore-BmadStore -Force
+        $result.Backup | Should -Be $newer.Name
+        $result.RestoredLastSeq | Should -Be 10
+        $result.KeptAside | Should -Be 0
+    }
+
+    It 'refuses -At earlier than every event without -Force (RestoreBmadStoreSetAsideNeedsForce), and says how many it sets aside with it' {
+        $store = New-TestStore -Events 4
+        $null = Backup-BmadStore -Store $store
+        $before = Get-SegmentHashes $store
+        $early = (Get-Date).AddDays(-1)
+
+        Restore-BmadStore -Store $store -At $early -Confirm:$false -ErrorAction SilentlyContinue -ErrorVariable refused | Should -BeNullOrEmpty
+        $refused[0].FullyQualifiedErrorId | Should -Be (Get-Fqid 'RestoreBmadStoreSetAsideNeedsForce' 'RestoreBmadStoreCommand')
+        $refused[0].Exception.Message | Should -Match '4 event\(s\), seqs 1\.\.4'
+        $refused[0].Exception.Message | Should -Match '-Force'
+        Get-SegmentHashes $store | Should -Be $before
+        (Get-BmadStoreStatistics -Store $store).TotalEvents | Should -Be 4
+
+        $result = Restore-BmadStore -Store $store -At $early -Force -WarningVariable warned -WarningAction SilentlyContinue
+        $result.KeptAside | Should -Be 4
+        ($warned -join ' ') | Should -Match '4 event\(s\)'
     }
 
     It 'changes nothing with -WhatIf, even with -Force' {

@@ -531,6 +531,46 @@ Describe 'Get-BmadEvent' {
         [System.IO.Path]::Combine($consumerStore, 'consumers', 'worker.json') | Should -Exist
     }
 
+    It 'keeps a consumer position per -Type filter, so a filtered read never skips events for an unfiltered one' {
+        $filterStore = New-TestStore
+        $null = 1..6 | ForEach-Object { @{ Type = $(if ($_ % 2) { 'story.ready' } else { 'other.thing' }); Data = @{ i = $_ } } } | Publish-BmadEvent -Store $filterStore
+        (Get-BmadEvent -Store $filterStore -Consumer reviewer -Type 'story.*').Seq | Should -Be @(1, 3, 5)
+        Get-BmadEvent -Store $filterStore -Consumer reviewer -Type 'story.*' | Should -BeNullOrEmpty
+        (Get-BmadEvent -Store $filterStore -Consumer reviewer).Seq | Should -Be @(1, 2, 3, 4, 5, 6)
+        { Get-BmadEvent -Store $filterStore -Consumer reviewer -Last 1 -ErrorAction Stop } |
+            Should -Throw -ErrorId (Get-Fqid 'GetBmadEventInvalidArgument' 'GetBmadEventCommand')
+    }
+
+    It 'delivers every intact event around a damaged record, with a non-terminating GetBmadEventDamagedRecord error' {
+        $damagedStore = New-TestStore
+        $null = 1..50 | ForEach-Object { @{ Type = 'work.item'; Data = @{ i = $_; pad = 'pppppppp' } } } | Publish-BmadEvent -Store $damagedStore
+        $segment = Get-ChildItem -Path ([System.IO.Path]::Combine($damagedStore, 'segments')) -Filter 'segment-*.jsonl' | Select-Object -First 1
+        $bytes = [System.IO.File]::ReadAllBytes($segment.FullName)
+        $text = [System.Text.Encoding]::UTF8.GetString($bytes)
+        $at = $text.IndexOf('pppp', $text.IndexOf('{"seq":20,'))
+        $bytes[$at] = $bytes[$at] -bxor 1
+        [System.IO.File]::WriteAllBytes($segment.FullName, $bytes)
+
+        $read = Get-BmadEvent -Store $damagedStore -ErrorAction SilentlyContinue -ErrorVariable damage
+        $read.Seq | Should -Be (@(1..19) + @(21..50))
+        $damage.Count | Should -Be 1
+        $damage[0].FullyQualifiedErrorId | Should -Be (Get-Fqid 'GetBmadEventDamagedRecord' 'GetBmadEventCommand')
+        $damage[0].Exception.Message | Should -Match 'seq 20 '
+
+        (Get-BmadEvent -Store $damagedStore -Last 3 -ErrorAction SilentlyContinue).Seq | Should -Be @(48, 49, 50)
+        (Get-BmadEvent -Store $damagedStore -After 30 -ErrorAction SilentlyContinue -ErrorVariable none).Seq | Should -Be @(31..50)
+        $none | Should -BeNullOrEmpty
+
+        # A consumer stops just before the damage, and stays there.
+        (Get-BmadEvent -Store $damagedStore -Consumer worker -ErrorAction SilentlyContinue).Seq | Should -Be @(1..19)
+        Get-BmadEvent -Store $damagedStore -Consumer worker -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        (Get-Content -Raw -LiteralPath ([System.IO.Path]::Combine($damagedStore, 'consumers', 'worker.json')) | ConvertFrom-Json).seq | Should -Be 19
+
+        # Writers carry on; readers see what they write.
+        (Publish-BmadEvent -Store $damagedStore -Type work.item).Seq | Should -Be 51
+        (Get-BmadEvent -Store $damagedStore -After 50 -ErrorAction SilentlyContinue).Seq | Should -Be @(51)
+    }
+
     It 'streams new events with -Follow until stopped, as Ctrl+C does' {
         $followStore = New-TestStore
         $null = Publish-BmadEvent -Store $followStore -Type live.before
@@ -572,7 +612,7 @@ Describe 'Get-BmadEvent' {
             Should -Throw -ErrorId (Get-Fqid 'GetBmadEventInvalidConsumerName' 'GetBmadEventCommand')
     }
 
-    It 'reports a damaged record with StoreDamaged, naming the file' {
+    It 'reports a damaged record with GetBmadEventDamagedRecord, naming the file' {
         $damaged = New-TestStore
         $null = 1..3 | ForEach-Object { @{ Type = 'dmg.item'; Data = @{ text = 'abcdefgh' } } } | Publish-BmadEvent -Store $damaged
         $segment = (Get-ChildItem -LiteralPath ([System.IO.Path]::Combine($damaged, 'segments')) -Filter 'segment-*.jsonl')[0].FullName
@@ -581,8 +621,9 @@ Describe 'Get-BmadEvent' {
         [System.IO.File]::WriteAllText($segment, (($lines -join "`n") + "`n"))
         $err = $null
         try { Get-BmadEvent -Store $damaged -ErrorAction Stop | Out-Null } catch { $err = $_ }
-        $err.FullyQualifiedErrorId | Should -Be (Get-Fqid 'GetBmadEventStoreDamaged' 'GetBmadEventCommand')
+        $err.FullyQualifiedErrorId | Should -Be (Get-Fqid 'GetBmadEventDamagedRecord' 'GetBmadEventCommand')
         $err.Exception.Message | Should -BeLike "*$([System.IO.Path]::GetFileName($segment))*"
+        $err.Exception.Message | Should -BeLike '*seq 2 *'
     }
 
     It 'completes -Type and -Source from recent events' {

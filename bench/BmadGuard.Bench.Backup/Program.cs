@@ -157,7 +157,7 @@ static void DetectAndRestore(string root, int count)
         }
     });
     RestoreReport? report = null;
-    double tRestore = Seconds(() => report = StoreRestore.Restore(store, new RestoreRequest { Latest = true }));
+    double tRestore = Seconds(() => report = StoreRestore.Restore(store, new RestoreRequest { Force = true, Latest = true }));
     Console.WriteLine($"restore store: {count + 1000} events, {bytes / 1048576.0:0.0} MiB in {segs.Count} segments; sha256 of its bytes: {tBaseline * 1000:0} ms");
     Console.WriteLine($"detect (full read until the damage): {tDetect * 1000:0} ms -> {detectedAt}");
     Console.WriteLine($"restore latest (verify backup, safety backup, keep aside, rebuild, swap, read back): {tRestore * 1000:0} ms = {tRestore / tBaseline:0.0}x sha256 of the store; " +

@@ -76,5 +76,11 @@ namespace BmadGuard.Core
         public const string LegacyFileDamaged = "LegacyFileDamaged";
         /// <summary>A legacy bus file's lock file is deleted or replaced by its writers: the lock excludes no one.</summary>
         public const string LegacyLockFileDeleted = "LegacyLockFileDeleted";
+
+        /// <summary>A reader met records it could not read; the intact events around them were delivered.</summary>
+        public const string DamagedRecord = "DamagedRecord";
+
+        /// <summary>A restore would leave fewer events than the log holds now, and was not forced: nothing changed.</summary>
+        public const string SetAsideNeedsForce = "SetAsideNeedsForce";
     }
 }

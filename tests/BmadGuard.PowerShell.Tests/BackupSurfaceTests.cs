@@ -61,7 +61,7 @@ namespace BmadGuard.Tests.PowerShell
             Publish(3);
             var backup = StoreBackup.Create(_dir);
             Publish(2);
-            var r = new BmadRestoreResult(StoreRestore.Restore(_dir, new RestoreRequest { BackupName = backup.Name }));
+            var r = new BmadRestoreResult(StoreRestore.Restore(_dir, new RestoreRequest { Force = true, BackupName = backup.Name }));
             Assert.Equal(backup.Name, r.Backup);
             Assert.Equal(5, r.EventsBefore);
             Assert.Equal(3, r.EventsAfter);

@@ -45,6 +45,8 @@ namespace BmadGuard.Tests.PowerShell
         [InlineData(ErrorCodes.InvalidConfiguration, FailureKind.InvalidInput, ErrorCategory.InvalidArgument)]
         [InlineData(ErrorCodes.MonitorAlreadyRunning, FailureKind.StoreProblem, ErrorCategory.ResourceBusy)]
         [InlineData(ErrorCodes.OutboxPending, FailureKind.StoreProblem, ErrorCategory.ResourceBusy)]
+        [InlineData(ErrorCodes.DamagedRecord, FailureKind.StoreProblem, ErrorCategory.ReadError)]
+        [InlineData(ErrorCodes.SetAsideNeedsForce, FailureKind.InvalidInput, ErrorCategory.InvalidOperation)]
         public void Each_core_code_has_its_category_and_an_ErrorId_of_command_plus_code(string code, FailureKind kind, ErrorCategory expected)
         {
             var (condition, category) = BmadCmdletSupport.Describe(new BmadGuardException(code, kind, "m"));

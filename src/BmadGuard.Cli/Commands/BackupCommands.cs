@@ -24,17 +24,22 @@ namespace BmadGuard.Cli
             var dest = new Option<string?>("--dest") { Description = "Where to put the backup (default <store>/backups); another volume is best." };
             var keepLast = new Option<int?>("--keep-last") { Description = "After the backup, keep only the last N verified backups (and the newest always)." };
             var keepDaily = new Option<int?>("--keep-daily") { Description = "After the backup, keep the newest backup of each of the last N days that have one." };
-            var cmd = new Command("backup", "Backs up a store while publishers keep publishing; reads the backup back and verifies it. Prints the backup as JSON.")
+            var keepSafety = new Option<int?>("--keep-safety")
             {
-                store, dest, keepLast, keepDaily,
+                Description = "After the backup, keep only the newest N safety backups (made by restore); without it none is removed. --keep-last/--keep-daily never remove safety backups.",
+            };
+            var cmd = new Command("backup", "Backs up a store while publishers keep publishing; reads the backup back and verifies it. Prints the backup as JSON. " +
+                                            "Retention never removes the backup just made, the newest verified one, or the newest safety backup; newest means by the log (last seq, then writer epoch), not the clock.")
+            {
+                store, dest, keepLast, keepDaily, keepSafety,
             };
             cmd.SetAction(parse => CliSupport.Run(() =>
             {
                 var options = new BackupOptions { Destination = parse.GetValue(dest) };
-                int? last = parse.GetValue(keepLast), daily = parse.GetValue(keepDaily);
-                if (last.HasValue || daily.HasValue)
+                int? last = parse.GetValue(keepLast), daily = parse.GetValue(keepDaily), safety = parse.GetValue(keepSafety);
+                if (last.HasValue || daily.HasValue || safety.HasValue)
                 {
-                    options.Retention = new RetentionPolicy { KeepLast = last, KeepDaily = daily };
+                    options.Retention = new RetentionPolicy { KeepLast = last, KeepDaily = daily, KeepSafety = safety };
                 }
 
                 using var signal = CliSupport.CancelOnSignal();
@@ -72,7 +77,10 @@ namespace BmadGuard.Cli
             var backup = new Option<string?>("--backup") { Description = "Restore the backup with this name (from 'bmadguard backups')." };
             var at = new Option<string?>("--at") { Description = "Restore the state at this time (ISO 8601): the first backup taken at or after it, keeping only events up to it." };
             var seq = new Option<long?>("--seq") { Description = "Restore up to and including this seq." };
-            var force = new Option<bool>("--force") { Description = "Do not ask for confirmation (required when stdin is not a terminal)." };
+            var force = new Option<bool>("--force")
+            {
+                Description = "Do not ask for confirmation (required when stdin is not a terminal), and restore even when that leaves fewer events than the log holds now (they are set aside; without --force such a restore is refused, exit 2, naming how many).",
+            };
             var cmd = new Command("restore",
                 "Restores a store from a verified backup, after a safety backup of the current state; current events not in the restored state are kept aside in a file the JSON report names.")
             {
@@ -85,6 +93,7 @@ namespace BmadGuard.Cli
                     Latest = parse.GetValue(latest),
                     BackupName = parse.GetValue(backup),
                     Sequence = parse.GetValue(seq),
+                    Force = parse.GetValue(force),
                 };
                 string? atText = parse.GetValue(at);
                 if (atText != null)
@@ -117,7 +126,16 @@ namespace BmadGuard.Cli
                 }
 
                 using var signal = CliSupport.CancelOnSignal();
-                var report = StoreRestore.Restore(storeRoot, request, null, signal.Token);
+                RestoreReport report;
+                try
+                {
+                    report = StoreRestore.Restore(storeRoot, request, null, signal.Token);
+                }
+                catch (BmadGuardException ex) when (ex.Code == ErrorCodes.SetAsideNeedsForce)
+                {
+                    throw new BmadGuardException(ex.Code, ex.Kind, ex.Message + " To restore anyway and set them aside, run the same command with --force.", ex.Path, ex.Offset, ex);
+                }
+
                 foreach (var notice in report.Notices)
                 {
                     Console.Error.WriteLine("bmadguard: notice: " + notice);

@@ -219,10 +219,11 @@ namespace BmadGuard.Cli
             var source = new Option<string?>("--source") { Description = "Only this source; wildcards allowed." };
             var after = new Option<long?>("--after") { Description = "Only events with seq greater than this." };
             var since = new Option<string?>("--since") { Description = "Only events at or after this ISO 8601 time." };
-            var last = new Option<int?>("--last") { Description = "Only the last N matching events." };
+            var last = new Option<int?>("--last") { Description = "Only the last N matching events (not with --consumer)." };
             var follow = new Option<bool>("--follow") { Description = "Keep streaming new events until Ctrl+C or SIGTERM." };
-            var consumer = new Option<string?>("--consumer") { Description = "A named consumer: only what it has not read yet; its position is kept in the store." };
-            var cmd = new Command("get", "Prints events as JSON lines, in seq order.")
+            var consumer = new Option<string?>("--consumer") { Description = "A named consumer: only what it has not read yet; its position is kept in the store, one per --type/--source filter. Not with --last." };
+            var cmd = new Command("get", "Prints events as JSON lines, in seq order. A damaged record does not hide the rest: every intact event is printed, " +
+                                         "the damaged seqs are named on stderr (DamagedRecord) and the exit code is 1; a consumer stops just before the damage.")
             {
                 store, type, source, after, since, last, follow, consumer,
             };
@@ -250,6 +251,7 @@ namespace BmadGuard.Cli
                 if (query.Consumer != null)
                 {
                     FileEventStore.ValidateConsumerName(query.Consumer);
+                    FileEventStore.ValidateConsumerQuery(query);
                 }
 
                 bool following = parse.GetValue(follow);
@@ -259,12 +261,25 @@ namespace BmadGuard.Cli
 
                 // A consumer's position is moved here, not by the store's reader: only past lines that have been
                 // flushed to stdout (at-least-once delivery: a crash before the commit redelivers, never skips).
-                string? consumerName = query.Consumer;
+                // With --type/--source the position is the consumer's for that filter (FileEventStore.ConsumerKey).
+                string? consumerName = query.Consumer == null ? null : FileEventStore.ConsumerKey(query.Consumer, query.Type, query.Source);
                 query.Consumer = null;
                 if (consumerName != null)
                 {
                     query.After = Math.Max(query.After ?? 0, s.GetConsumerPosition(consumerName));
                 }
+
+                // Damaged records: the readable events are printed, the damage goes to stderr after the events before
+                // it, and the exit code is 1. A consumer stops before the damage (its position never passes it).
+                int exitCode = ExitCodes.Success;
+                bool stopAtDamage = false;
+                query.OnDamage = ex =>
+                {
+                    stdout.Flush();
+                    Console.Error.WriteLine($"bmadguard: {ex.Code}: {ex.Message}");
+                    exitCode = ExitCodes.StoreProblem;
+                    stopAtDamage = consumerName != null;
+                };
 
                 long written = 0, committed = 0;
                 var sinceFlush = System.Diagnostics.Stopwatch.StartNew();
@@ -283,6 +298,11 @@ namespace BmadGuard.Cli
                 var events = following ? s.Follow(query, TimeSpan.FromMilliseconds(200), cts.Token) : s.Read(query, cts.Token);
                 foreach (var r in events)
                 {
+                    if (stopAtDamage)
+                    {
+                        break;
+                    }
+
                     r.WriteJsonLine(stdout);
                     written = r.Seq;
                     if (following || sinceFlush.ElapsedMilliseconds >= 200)
@@ -292,7 +312,7 @@ namespace BmadGuard.Cli
                 }
 
                 FlushAndCommit();
-                return ExitCodes.Success;
+                return exitCode;
             }));
             return cmd;
         }

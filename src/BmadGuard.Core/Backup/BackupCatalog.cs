@@ -16,7 +16,29 @@ namespace BmadGuard.Core.Backup
     public static class BackupCatalog
     {
         /// <summary>
-        /// Lists a store's backups, oldest first. Quick checks the manifest's checksum and every file's
+        /// Oldest to newest by the log, never by the wall clock: a backup that ends at a higher seq is newer; at the same
+        /// seq the higher writer epoch is newer (restore and repair raise it); only then the time it was made, and its name.
+        /// A backup taken while the clock was set back is still the newest when it holds the most of the log.
+        /// </summary>
+        public static IComparer<BackupInfo> LogOrder { get; } = Comparer<BackupInfo>.Create((a, b) =>
+        {
+            int c = a.LastSeq.CompareTo(b.LastSeq);
+            if (c == 0)
+            {
+                c = (a.WriterEpoch ?? -1).CompareTo(b.WriterEpoch ?? -1);
+            }
+
+            if (c == 0)
+            {
+                c = a.Created.CompareTo(b.Created);
+            }
+
+            return c != 0 ? c : StringComparer.Ordinal.Compare(a.Name, b.Name);
+        });
+
+        /// <summary>
+        /// Lists a store's backups, newest first (<see cref="LogOrder"/>), so <c>Get-BmadBackup | Select-Object -First 1</c>
+        /// is the newest. Quick checks the manifest's checksum and every file's
         /// presence and size (cheap); Deep also hashes every file and checks every record.
         /// </summary>
         public static IReadOnlyList<BackupInfo> List(string storeRoot, string? extraDestination = null, BackupCheck check = BackupCheck.Quick,
@@ -37,7 +59,7 @@ namespace BmadGuard.Core.Backup
                 result.Add(info);
             }
 
-            return result.OrderBy(b => b.Name, StringComparer.Ordinal).ToList();
+            return result.OrderByDescending(b => b, LogOrder).ToList();
         }
 
         internal static string RequireStore(string storeRoot)
@@ -86,7 +108,7 @@ namespace BmadGuard.Core.Backup
             return new BackupInfo(manifest?.Name ?? v.Name, dir, manifest?.StorePath ?? "", manifest?.Kind ?? "", created,
                 manifest?.ConsistentAt ?? created, manifest?.LastSeq ?? -1, manifest?.EventCount ?? 0, size, state,
                 firstError == null ? null : firstError.Message + (firstError.Offset.HasValue ? $" (at byte {firstError.Offset} of '{firstError.File}')" : $" ('{firstError.File}')"),
-                check, v.Findings);
+                check, v.Findings, manifest?.WriterEpoch);
         }
 
         private static DateTimeOffset? ParseNameTime(string name)
@@ -194,11 +216,11 @@ namespace BmadGuard.Core.Backup
         /// one (those are reported as skipped for a person to look at).
         /// </summary>
         public static RetentionResult Forget(string storeRoot, RetentionPolicy policy, string? extraDestination = null, IStorageIO? io = null,
-            CancellationToken cancellationToken = default)
+            CancellationToken cancellationToken = default, string? justMade = null)
         {
             ValidatePolicy(policy);
             var all = List(storeRoot, extraDestination, BackupCheck.Quick, null, cancellationToken);
-            var (keep, remove, skipped) = Plan(all, policy);
+            var (keep, remove, skipped) = Plan(all, policy, justMade);
             var removed = new List<string>();
             foreach (var b in remove)
             {
@@ -212,7 +234,7 @@ namespace BmadGuard.Core.Backup
 
         internal static void ValidatePolicy(RetentionPolicy policy)
         {
-            foreach (var (n, flag) in new[] { (policy.KeepLast, "keep-last"), (policy.KeepHourly, "keep-hourly"), (policy.KeepDaily, "keep-daily"), (policy.KeepWeekly, "keep-weekly") })
+            foreach (var (n, flag) in new[] { (policy.KeepLast, "keep-last"), (policy.KeepHourly, "keep-hourly"), (policy.KeepDaily, "keep-daily"), (policy.KeepWeekly, "keep-weekly"), (policy.KeepSafety, "keep-safety") })
             {
                 if (n.HasValue && n.Value < 0)
                 {
@@ -221,20 +243,37 @@ namespace BmadGuard.Core.Backup
             }
         }
 
-        /// <summary>The decision alone (no files touched): which backups each rule keeps.</summary>
-        internal static (List<BackupInfo> Keep, List<BackupInfo> Remove, List<BackupInfo> Skipped) Plan(IReadOnlyList<BackupInfo> all, RetentionPolicy policy)
+        /// <summary>
+        /// The decision alone (no files touched): which backups each rule keeps. Regular backups follow the time and
+        /// count rules; safety backups only <see cref="RetentionPolicy.KeepSafety"/>. Never removed: the newest verified
+        /// regular backup, the newest safety backup, and <paramref name="justMade"/>.
+        /// </summary>
+        internal static (List<BackupInfo> Keep, List<BackupInfo> Remove, List<BackupInfo> Skipped) Plan(IReadOnlyList<BackupInfo> all, RetentionPolicy policy,
+            string? justMade = null)
         {
-            var verified = all.Where(b => b.State == BackupState.Verified).OrderByDescending(b => b.Name, StringComparer.Ordinal).ToList();
+            var newestFirst = all.Where(b => b.State == BackupState.Verified).OrderByDescending(b => b, LogOrder).ToList();
+            var verified = newestFirst.Where(b => b.Kind != BackupKinds.Safety).ToList();
+            var safety = newestFirst.Where(b => b.Kind == BackupKinds.Safety).ToList();
             var skipped = all.Where(b => b.State != BackupState.Verified).ToList();
             if (policy.IsEmpty)
             {
-                return (verified, new List<BackupInfo>(), skipped);
+                return (newestFirst, new List<BackupInfo>(), skipped);
             }
 
             var keep = new HashSet<string>(StringComparer.Ordinal);
+            if (justMade != null)
+            {
+                keep.Add(justMade); // the backup this run just made is never its own retention's victim
+            }
+
             if (verified.Count > 0)
             {
                 keep.Add(verified[0].Name); // the newest verified backup is never removed
+            }
+
+            if (policy.KeepLast == null && policy.KeepHourly == null && policy.KeepDaily == null && policy.KeepWeekly == null)
+            {
+                keep.UnionWith(verified.Select(b => b.Name)); // only --keep-safety given: regular backups are not its business
             }
 
             if (policy.KeepLast.HasValue)
@@ -248,7 +287,14 @@ namespace BmadGuard.Core.Backup
             KeepBuckets(verified, policy.KeepHourly, t => t.ToString("yyyy-MM-dd HH", CultureInfo.InvariantCulture), keep);
             KeepBuckets(verified, policy.KeepDaily, t => t.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), keep);
             KeepBuckets(verified, policy.KeepWeekly, IsoWeek, keep);
-            return (verified.Where(b => keep.Contains(b.Name)).ToList(), verified.Where(b => !keep.Contains(b.Name)).ToList(), skipped);
+
+            // Safety backups: all of them unless --keep-safety says how many; the newest one always (it undoes the last restore).
+            foreach (var b in policy.KeepSafety.HasValue ? safety.Take(Math.Max(1, policy.KeepSafety.Value)) : safety)
+            {
+                keep.Add(b.Name);
+            }
+
+            return (newestFirst.Where(b => keep.Contains(b.Name)).ToList(), newestFirst.Where(b => !keep.Contains(b.Name)).ToList(), skipped);
         }
 
         private static void KeepBuckets(List<BackupInfo> newestFirst, int? count, Func<DateTime, string> bucketOf, HashSet<string> keep)

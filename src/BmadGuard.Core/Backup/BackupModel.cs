@@ -93,8 +93,9 @@ namespace BmadGuard.Core.Backup
     {
         internal BackupInfo(string name, string path, string store, string kind, DateTimeOffset created, DateTimeOffset consistentAt,
             long lastSeq, long eventCount, long sizeBytes, BackupState state, string? reason, BackupCheck check,
-            IReadOnlyList<BackupFinding> findings)
+            IReadOnlyList<BackupFinding> findings, long? writerEpoch = null)
         {
+            WriterEpoch = writerEpoch;
             Name = name;
             Path = path;
             Store = store;
@@ -131,6 +132,12 @@ namespace BmadGuard.Core.Backup
         public long LastSeq { get; }
 
         public long EventCount { get; }
+
+        /// <summary>
+        /// The store's writer epoch at the consistent point (restore and repair raise it), when the manifest records it.
+        /// With <see cref="LastSeq"/> it places the backup in the log: see <see cref="BackupCatalog.LogOrder"/>.
+        /// </summary>
+        public long? WriterEpoch { get; }
 
         /// <summary>Sum of the backup's file sizes (files shared by hard link with earlier backups count in each).</summary>
         public long SizeBytes { get; }
@@ -180,6 +187,9 @@ namespace BmadGuard.Core.Backup
         public bool Incremental { get; set; } = true;
 
         public IStorageIO IO { get; set; } = OsStorageIO.Instance;
+
+        /// <summary>Test seam: the clock that names and dates the backup (a clock set back is simulated with it).</summary>
+        internal Func<DateTimeOffset>? Clock { get; set; }
     }
 
     /// <summary>Progress of long work (backup, verify, restore), for WriteProgress.</summary>
@@ -203,9 +213,11 @@ namespace BmadGuard.Core.Backup
 
     /// <summary>
     /// Retention in the manner of restic's <c>forget</c>. Each rule keeps, walking from the newest backup
-    /// back, the newest backup of each of the last N hours/days/weeks (UTC; weeks are ISO weeks) that
-    /// have one; a backup kept by any rule stays. Only verified backups are counted or removed; the
-    /// newest verified backup is always kept. With no rule set nothing is removed.
+    /// back (newest by the log, <see cref="BackupCatalog.LogOrder"/>, never by the clock), the newest backup of
+    /// each of the last N hours/days/weeks (UTC, by when it was made; weeks are ISO weeks) that have one; a backup
+    /// kept by any rule stays. Only verified regular backups are counted or removed by these rules; the newest
+    /// verified one, and the one just made, are always kept. Safety backups follow <see cref="KeepSafety"/> alone.
+    /// With no rule for a kind (regular or safety), no backup of that kind is removed.
     /// </summary>
     public sealed class RetentionPolicy
     {
@@ -214,7 +226,14 @@ namespace BmadGuard.Core.Backup
         public int? KeepDaily { get; set; }
         public int? KeepWeekly { get; set; }
 
-        public bool IsEmpty => KeepLast == null && KeepHourly == null && KeepDaily == null && KeepWeekly == null;
+        /// <summary>
+        /// Safety backups (made by a restore, the only way to undo one) have a retention of their own: the rules above
+        /// never count or remove them. With KeepSafety the newest N safety backups are kept and older ones removed;
+        /// without it none is removed. The newest safety backup is always kept.
+        /// </summary>
+        public int? KeepSafety { get; set; }
+
+        public bool IsEmpty => KeepLast == null && KeepHourly == null && KeepDaily == null && KeepWeekly == null && KeepSafety == null;
     }
 
     /// <summary>What a retention run kept and removed.</summary>
@@ -257,6 +276,13 @@ namespace BmadGuard.Core.Backup
         public string? Destination { get; set; }
 
         public TimeSpan LockTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+        /// <summary>
+        /// Whatever the selector, a restore that would leave the log ending below where it ends now sets the newer events
+        /// aside: it is refused (<c>SetAsideNeedsForce</c>, naming how many) unless this is set. A restore that sets
+        /// nothing aside needs no force.
+        /// </summary>
+        public bool Force { get; set; }
 
         public IStorageIO IO { get; set; } = OsStorageIO.Instance;
     }

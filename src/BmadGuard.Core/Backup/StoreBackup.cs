@@ -58,7 +58,8 @@ namespace BmadGuard.Core.Backup
             }
 
             string destination = ResolveDestination(storeRoot, options.Destination);
-            var info = CreateCore(storeRoot, destination, BackupKinds.Backup, lockHeld: false, options.LockTimeout, options.IO, options.Incremental, progress, cancellationToken);
+            var info = CreateCore(storeRoot, destination, BackupKinds.Backup, lockHeld: false, options.LockTimeout, options.IO, options.Incremental, progress, cancellationToken,
+                options.Clock);
             if (!string.Equals(destination, BackupLayout.DefaultDestination(storeRoot), StringComparison.Ordinal))
             {
                 BackupCatalog.RememberDestination(storeRoot, destination, options.IO);
@@ -66,7 +67,7 @@ namespace BmadGuard.Core.Backup
 
             if (options.Retention != null && !options.Retention.IsEmpty)
             {
-                info.Retention = BackupCatalog.Forget(storeRoot, options.Retention, destination, options.IO, cancellationToken);
+                info.Retention = BackupCatalog.Forget(storeRoot, options.Retention, destination, options.IO, cancellationToken, justMade: info.Name);
             }
 
             return info;
@@ -124,9 +125,10 @@ namespace BmadGuard.Core.Backup
         /// included (a safety backup); otherwise the store's records must hold.
         /// </summary>
         internal static BackupInfo CreateCore(string storeRoot, string destination, string kind, bool lockHeld, TimeSpan lockTimeout, IStorageIO io,
-            bool incremental, IProgress<BackupProgress>? progress, CancellationToken cancellationToken)
+            bool incremental, IProgress<BackupProgress>? progress, CancellationToken cancellationToken, Func<DateTimeOffset>? clock = null)
         {
-            var started = DateTimeOffset.UtcNow;
+            clock ??= () => DateTimeOffset.UtcNow; // names and times only: which backup is newest is decided by the log (BackupCatalog.LogOrder)
+            var started = clock();
             string name = BackupLayout.NewName(started);
             string segmentsDir = Path.Combine(storeRoot, StorePaths.SegmentsDirName);
             bool safety = kind == BackupKinds.Safety;
@@ -175,7 +177,7 @@ namespace BmadGuard.Core.Backup
                 try
                 {
                     (lastSeq, lastTimestamp) = RecordPoint(segmentsDir, safety, sources);
-                    consistentAt = DateTimeOffset.UtcNow;
+                    consistentAt = clock();
                     writerEpoch = held?.ReadEpoch(); // with lockHeld (a restore's safety backup) the caller's handle has it; not needed there
                     meta = File.ReadAllBytes(Path.Combine(storeRoot, StorePaths.MetaFileName));
                 }

@@ -91,6 +91,9 @@ namespace BmadGuard.Core.Backup
 
             using (var held = StoreLock.Acquire(Path.Combine(storeRoot, StorePaths.LockFileName), request.LockTimeout, cancellationToken))
             {
+                // 0. Under the lock (no append can slip in after the check): events would be set aside only with Force.
+                RequireForceToSetAside(segmentsDir, cut, chosen, request);
+
                 // 1. The current state, kept whole before anything changes.
                 var safety = StoreBackup.CreateCore(storeRoot, BackupLayout.DefaultDestination(storeRoot), BackupKinds.Safety, lockHeld: true,
                     request.LockTimeout, io, incremental: true, progress, cancellationToken);
@@ -150,6 +153,11 @@ namespace BmadGuard.Core.Backup
             }
 
             phases["readBack"] = clock.ElapsedMilliseconds;
+            if (report.KeptAside > 0)
+            {
+                notices.Add($"{report.KeptAside} event(s) of the log as it was are not in the restored state; they were set aside in '{report.KeptAsideFile}'.");
+            }
+
             report.Notices = notices;
             report.DurationMilliseconds = clock.ElapsedMilliseconds;
             report.PhaseEndMilliseconds = phases;
@@ -183,10 +191,51 @@ namespace BmadGuard.Core.Backup
             return BackupCatalog.RequireStore(storeRoot);
         }
 
+        /// <summary>
+        /// The one rule for every selector (latest, a named backup, a time, a seq): a restore that leaves the log ending
+        /// below where it ends now sets the events after <paramref name="cut"/> aside, and is refused without
+        /// <see cref="RestoreRequest.Force"/>, saying how many. Nothing has changed when it throws.
+        /// </summary>
+        private static void RequireForceToSetAside(string segmentsDir, long cut, BackupInfo chosen, RestoreRequest request)
+        {
+            if (request.Force)
+            {
+                return;
+            }
+
+            long? currentLast = 0;
+            var segments = Directory.Exists(segmentsDir) ? SegmentNames.List(segmentsDir) : new List<(long FirstSeq, string Path)>();
+            if (segments.Count > 0)
+            {
+                try
+                {
+                    currentLast = SegmentTail.Scan(segments[segments.Count - 1].Path).LastSeq;
+                }
+                catch (Exception ex) when (ex is BmadGuardException || ex is IOException)
+                {
+                    currentLast = null; // the end of the current log cannot be read: what would be set aside is unknown
+                }
+            }
+
+            if (currentLast == null)
+            {
+                throw new BmadGuardException(ErrorCodes.SetAsideNeedsForce, FailureKind.InvalidInput,
+                    $"Restoring '{chosen.Name}' up to seq {cut}: the end of the current log cannot be read, so events after seq {cut} may be set aside. Nothing was changed.");
+            }
+
+            if (currentLast.Value > cut)
+            {
+                long count = currentLast.Value - cut;
+                throw new BmadGuardException(ErrorCodes.SetAsideNeedsForce, FailureKind.InvalidInput,
+                    $"Restoring '{chosen.Name}' up to seq {cut} would leave fewer events than the log holds now (it ends at seq {currentLast.Value}): " +
+                    $"{count} event(s), seqs {cut + 1}..{currentLast.Value}, would be set aside in the store's quarantine. Nothing was changed.");
+            }
+        }
+
         private static BackupInfo Choose(IReadOnlyList<BackupInfo> backups, RestoreRequest request, List<string> notices)
         {
             // Safety backups are the state a restore replaced; they are restored only when named.
-            var verified = backups.Where(b => b.State == BackupState.Verified && b.Kind == BackupKinds.Backup).OrderBy(b => b.Name, StringComparer.Ordinal).ToList();
+            var verified = backups.Where(b => b.State == BackupState.Verified && b.Kind == BackupKinds.Backup).OrderBy(b => b, BackupCatalog.LogOrder).ToList();
             if (request.BackupName != null)
             {
                 var named = backups.FirstOrDefault(b => b.Name == request.BackupName);
@@ -207,7 +256,7 @@ namespace BmadGuard.Core.Backup
 
             if (verified.Count == 0)
             {
-                var unusable = backups.Where(b => b.Kind != BackupKinds.Safety).OrderBy(b => b.Name, StringComparer.Ordinal).LastOrDefault();
+                var unusable = backups.Where(b => b.Kind != BackupKinds.Safety).OrderBy(b => b, BackupCatalog.LogOrder).LastOrDefault();
                 if (unusable == null)
                 {
                     throw new BmadGuardException(ErrorCodes.BackupNotFound, FailureKind.StoreProblem,
@@ -219,7 +268,7 @@ namespace BmadGuard.Core.Backup
                     unusable.Path);
             }
 
-            var newestByName = backups.Where(b => b.Kind != BackupKinds.Safety).OrderBy(b => b.Name, StringComparer.Ordinal).Last();
+            var newestByName = backups.Where(b => b.Kind != BackupKinds.Safety).OrderBy(b => b, BackupCatalog.LogOrder).Last();
             if (newestByName.State != BackupState.Verified)
             {
                 notices.Add($"The newest backup, '{newestByName.Name}', is {newestByName.State.ToString().ToLowerInvariant()} and was skipped: {newestByName.Reason}");

@@ -115,14 +115,14 @@ namespace BmadGuard.Core.Integration
             long need = lost == null || lost.Count == 0 ? 0 : lost.Max(r => r.Last);
             var candidates = BackupCatalog.List(storeRoot, null, BackupCheck.Quick, null, cancellationToken)
                 .Where(b => b.State == BackupState.Verified && b.Kind == BackupKinds.Backup && b.LastSeq >= need)
-                .OrderByDescending(b => b.Name, StringComparer.Ordinal)
+                .OrderByDescending(b => b, BackupCatalog.LogOrder)
                 .ToList();
             RestoreReport? report = null;
             foreach (var candidate in candidates)
             {
                 try
                 {
-                    report = StoreRestore.Restore(storeRoot, new RestoreRequest { BackupName = candidate.Name, LockTimeout = lockTimeout }, null, cancellationToken);
+                    report = StoreRestore.Restore(storeRoot, new RestoreRequest { BackupName = candidate.Name, LockTimeout = lockTimeout, Force = true }, null, cancellationToken);
                     break;
                 }
                 catch (BmadGuardException ex) when (ex.Code == ErrorCodes.BackupDamaged || ex.Code == ErrorCodes.BackupNotFound)

@@ -337,7 +337,7 @@ namespace BmadGuard.Core.Integration
         {
             var newest = BackupCatalog.List(store, null, BackupCheck.Quick)
                 .Where(b => b.State == BackupState.Verified && b.Kind == BackupKinds.Backup)
-                .OrderBy(b => b.Name, StringComparer.Ordinal)
+                .OrderBy(b => b, BackupCatalog.LogOrder)
                 .LastOrDefault();
             return newest == null ? null : ToMonitor(newest);
         }

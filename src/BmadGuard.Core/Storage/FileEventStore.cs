@@ -929,6 +929,10 @@ namespace BmadGuard.Core.Storage
             public string? SegmentPath { get; set; }
             public long SegmentFirstSeq { get; set; }
             public long Offset { get; set; }
+
+            /// <summary>Damage at the end of the log already reported to this reader (a follower meets it at every poll).</summary>
+            public string? ReportedPath { get; set; }
+            public long ReportedOffset { get; set; } = -1;
         }
 
         public IEnumerable<EventRecord> Read(EventQuery query, CancellationToken cancellationToken = default)
@@ -945,10 +949,12 @@ namespace BmadGuard.Core.Storage
                 throw new BmadGuardException(ErrorCodes.InvalidArgument, FailureKind.InvalidInput, "-Last must be 0 or more.");
             }
 
+            ValidateConsumerQuery(query);
+            string? consumer = query.Consumer == null ? null : ConsumerKey(query.Consumer, query.Type, query.Source);
             long after = Math.Max(0, query.After ?? 0);
-            if (query.Consumer != null)
+            if (consumer != null)
             {
-                after = Math.Max(after, GetConsumerPosition(query.Consumer));
+                after = Math.Max(after, GetConsumerPosition(consumer));
             }
 
             var typeFilter = string.IsNullOrEmpty(query.Type) ? null : new Wildcard(query.Type!);
@@ -957,6 +963,30 @@ namespace BmadGuard.Core.Storage
                                            && (sourceFilter == null || sourceFilter.IsMatch(r.Source))
                                            && (!query.Since.HasValue || r.Timestamp >= query.Since.Value);
 
+            // Damaged records: reported through query.OnDamage after the events before them (with -Last, after the
+            // window); a plain read goes on past them, a consumer's read ends there so its position never passes them.
+            var heldBack = query.Last.HasValue ? new List<BmadGuardException>() : null;
+            bool stoppedAtDamage = false;
+            Func<DamagedRun, bool>? onDamage = null;
+            if (query.OnDamage != null)
+            {
+                onDamage = run =>
+                {
+                    var ex = run.ToException(consumer != null);
+                    if (heldBack != null)
+                    {
+                        heldBack.Add(ex);
+                    }
+                    else
+                    {
+                        query.OnDamage(ex);
+                    }
+
+                    stoppedAtDamage = consumer != null;
+                    return !stoppedAtDamage;
+                };
+            }
+
             var cursor = new ReadCursor { DeliverFrom = after + 1 };
             long delivered = after;
             try
@@ -964,7 +994,7 @@ namespace BmadGuard.Core.Storage
                 if (query.Last.HasValue)
                 {
                     var window = new Queue<EventRecord>();
-                    foreach (var r in ReadAvailable(cursor, cancellationToken))
+                    foreach (var r in ReadAvailable(cursor, cancellationToken, onDamage))
                     {
                         if (Matches(r))
                         {
@@ -978,18 +1008,21 @@ namespace BmadGuard.Core.Storage
 
                     foreach (var r in window)
                     {
-                        delivered = r.Seq; // taken once handed over: a pipeline stopped by Select-Object -First N has the Nth
                         yield return r;
                     }
 
-                    // With -Last, a consumer has also passed over the events before the window.
-                    delivered = Math.Max(delivered, cursor.ExpectSeq - 1);
+                    foreach (var ex in heldBack!)
+                    {
+                        query.OnDamage!(ex);
+                    }
+
+                    heldBack = null;
                 }
                 else
                 {
-                    foreach (var r in ReadAvailable(cursor, cancellationToken))
+                    foreach (var r in ReadAvailable(cursor, cancellationToken, onDamage))
                     {
-                        delivered = r.Seq; // taken once handed over (see above)
+                        delivered = r.Seq; // taken once handed over: a pipeline stopped by Select-Object -First N has the Nth
                         if (Matches(r))
                         {
                             yield return r;
@@ -997,11 +1030,11 @@ namespace BmadGuard.Core.Storage
                     }
                 }
 
-                while (follow && !cancellationToken.IsCancellationRequested)
+                while (follow && !stoppedAtDamage && !cancellationToken.IsCancellationRequested)
                 {
-                    if (query.Consumer != null && delivered > after)
+                    if (consumer != null && delivered > after)
                     {
-                        CommitConsumer(query.Consumer, delivered);
+                        CommitConsumer(consumer, delivered);
                         after = delivered;
                     }
 
@@ -1010,7 +1043,7 @@ namespace BmadGuard.Core.Storage
                         break;
                     }
 
-                    foreach (var r in ReadAvailable(cursor, cancellationToken))
+                    foreach (var r in ReadAvailable(cursor, cancellationToken, onDamage))
                     {
                         delivered = r.Seq; // taken once handed over (see above)
                         if (Matches(r))
@@ -1022,19 +1055,93 @@ namespace BmadGuard.Core.Storage
             }
             finally
             {
-                if (query.Consumer != null && delivered > after)
+                if (consumer != null && delivered > after)
                 {
-                    CommitConsumer(query.Consumer, delivered);
+                    CommitConsumer(consumer, delivered);
                 }
+            }
+        }
+
+        /// <summary>
+        /// The combinations a consumer cannot honour without skipping events: -Last (the events before the window
+        /// would be passed over). Type and source filters are honoured by a position per filter (see <see cref="ConsumerKey"/>).
+        /// </summary>
+        public static void ValidateConsumerQuery(EventQuery query)
+        {
+            if (query.Consumer != null && query.Last.HasValue)
+            {
+                throw new BmadGuardException(ErrorCodes.InvalidArgument, FailureKind.InvalidInput,
+                    $"--last (-Last) cannot be used with a consumer ('{query.Consumer}'): a consumer receives every event it has not read yet, in order, " +
+                    "and the events before the last N would be passed over. Read the last N without the consumer.");
+            }
+        }
+
+        /// <summary>
+        /// Where a consumer's position is kept. Unfiltered, it is the consumer's own name. With a type or source
+        /// filter the position belongs to the pair (consumer, filter): <c>&lt;consumer&gt;.filter-&lt;8 hex&gt;</c>, the hex
+        /// from the SHA-256 of the filter (case-insensitive, as the filter matches). So a consumer reading
+        /// <c>story.*</c> and the same consumer reading everything never move each other past events one of them
+        /// did not return.
+        /// </summary>
+        public static string ConsumerKey(string consumer, string? type, string? source)
+        {
+            ValidateConsumerName(consumer);
+            if (string.IsNullOrEmpty(type) && string.IsNullOrEmpty(source))
+            {
+                return consumer;
+            }
+
+            static string Hash8(string text)
+            {
+                using var sha = System.Security.Cryptography.SHA256.Create();
+                byte[] h = sha.ComputeHash(Encoding.UTF8.GetBytes(text));
+                return h[0].ToString("x2", CultureInfo.InvariantCulture) + h[1].ToString("x2", CultureInfo.InvariantCulture)
+                       + h[2].ToString("x2", CultureInfo.InvariantCulture) + h[3].ToString("x2", CultureInfo.InvariantCulture);
+            }
+
+            string prefix = consumer.Length <= 48 ? consumer : consumer.Substring(0, 39) + "." + Hash8(consumer);
+            return prefix + ".filter-" + Hash8("type=" + (type ?? "").ToLowerInvariant() + "\nsource=" + (source ?? "").ToLowerInvariant());
+        }
+
+        /// <summary>Records a reader could not read: seqs FirstSeq..LastSeq, starting at Offset of Path.</summary>
+        private sealed class DamagedRun
+        {
+            public DamagedRun(long firstSeq, long lastSeq, string path, long offset, string what)
+            {
+                FirstSeq = firstSeq;
+                LastSeq = lastSeq;
+                Path = path;
+                Offset = offset;
+                What = what;
+            }
+
+            public long FirstSeq { get; set; }
+            public long LastSeq { get; }
+            public string Path { get; }
+            public long Offset { get; }
+            public string What { get; }
+
+            public BmadGuardException ToException(bool consumerStopped)
+            {
+                string seqs = FirstSeq == LastSeq
+                    ? "seq " + FirstSeq.ToString(CultureInfo.InvariantCulture)
+                    : $"seqs {FirstSeq.ToString(CultureInfo.InvariantCulture)}..{LastSeq.ToString(CultureInfo.InvariantCulture)}";
+                string then = consumerStopped
+                    ? $"The events before it were delivered; the consumer's position stays before {seqs}, so nothing is skipped."
+                    : "The intact events before and after it were delivered.";
+                return new BmadGuardException(ErrorCodes.DamagedRecord, FailureKind.StoreProblem,
+                    $"The store is damaged: {seqs} cannot be read ('{Path}' at byte {Offset}: {What}). {then}", Path, Offset);
             }
         }
 
         /// <summary>
         /// Reads every complete record from the cursor on, checking checksums and seq continuity, and moves
         /// the cursor. Stops quietly at an incomplete or unchecked tail of the last segment (a writer may be
-        /// appending, or a crash left a tail the next writer will cut); damage anywhere else is an error.
+        /// appending, or a crash left a tail the next writer will cut); damage anywhere else is an error, or, with
+        /// <paramref name="onDamage"/>, a run of unreadable records handed to it (the intact record after the run names
+        /// where it ends): when it returns true the read goes on after the run, else it ends with the cursor before it.
         /// </summary>
-        private IEnumerable<EventRecord> ReadAvailable(ReadCursor cursor, CancellationToken cancellationToken)
+        private IEnumerable<EventRecord> ReadAvailable(ReadCursor cursor, CancellationToken cancellationToken, Func<DamagedRun, bool>? onDamage = null)
         {
             var segments = SegmentNames.List(SegmentsDir);
             if (segments.Count == 0)
@@ -1070,6 +1177,18 @@ namespace BmadGuard.Core.Storage
                 }
             }
 
+            // A run wholly before what the reader asked for is not its business; one that reaches into it is named from there.
+            bool Report(DamagedRun run)
+            {
+                if (run.LastSeq < cursor.DeliverFrom)
+                {
+                    return true;
+                }
+
+                run.FirstSeq = Math.Max(run.FirstSeq, cursor.DeliverFrom);
+                return onDamage!(run);
+            }
+
             // Bounded: bytes at one offset that keep changing under us (a restore replacing the file) end in an error.
             long retryOffset = -1;
             int retries = 0;
@@ -1077,6 +1196,7 @@ namespace BmadGuard.Core.Storage
             {
                 bool isLast = index == segments.Count - 1;
                 bool retry = false;
+                DamagedRun? skipping = null; // inside a run of damaged lines: its first seq, file and offset
                 foreach (var line in SegmentReader.ReadLines(cursor.SegmentPath!, cursor.Offset))
                 {
                     cancellationToken.ThrowIfCancellationRequested();
@@ -1084,6 +1204,11 @@ namespace BmadGuard.Core.Storage
                     if (line.Terminated && RecordCodec.ChecksumOk(line.Span) && !RecordCodec.IsHeader(line.Span))
                     {
                         record = RecordCodec.DecodeEvent(line.Span);
+                    }
+
+                    if (record == null && skipping != null)
+                    {
+                        continue; // more of the damaged run: read on to the next intact record
                     }
 
                     if (record == null)
@@ -1109,13 +1234,37 @@ namespace BmadGuard.Core.Storage
                             yield break; // an in-flight append or an unrepaired torn tail: not events yet
                         }
 
-                        throw Damage(cursor.SegmentPath!, line.Offset,
-                            line.Terminated ? "a record's checksum or format does not hold" : "a sealed segment ends in an incomplete record");
+                        string what = line.Terminated ? "a record's checksum or format does not hold" : "a sealed segment ends in an incomplete record";
+                        if (onDamage == null)
+                        {
+                            throw Damage(cursor.SegmentPath!, line.Offset, what);
+                        }
+
+                        skipping = new DamagedRun(cursor.ExpectSeq, -1, cursor.SegmentPath!, line.Offset, what);
+                        continue;
                     }
 
-                    if (record.Seq != cursor.ExpectSeq)
+                    if (skipping != null || record.Seq != cursor.ExpectSeq)
                     {
-                        throw Damage(cursor.SegmentPath!, line.Offset, $"expected seq {cursor.ExpectSeq} but found {record.Seq}");
+                        // The intact record after a damaged run (or after a gap) says which seqs are missing. Going on
+                        // past them is safe only forwards: a seq that goes back is not a run of lost records.
+                        if (onDamage == null || record.Seq < cursor.ExpectSeq)
+                        {
+                            throw Damage(cursor.SegmentPath!, skipping?.Offset ?? line.Offset, skipping?.What ?? $"expected seq {cursor.ExpectSeq} but found {record.Seq}");
+                        }
+
+                        if (record.Seq > cursor.ExpectSeq)
+                        {
+                            var run = new DamagedRun(cursor.ExpectSeq, record.Seq - 1, cursor.SegmentPath!, skipping?.Offset ?? line.Offset,
+                                skipping?.What ?? $"expected seq {cursor.ExpectSeq} but found {record.Seq}");
+                            if (!Report(run))
+                            {
+                                yield break; // the cursor stays before the run
+                            }
+                        }
+
+                        skipping = null; // (a damaged line that held no event: nothing is missing)
+                        cursor.ExpectSeq = record.Seq;
                     }
 
                     cursor.ExpectSeq++;
@@ -1129,6 +1278,20 @@ namespace BmadGuard.Core.Storage
                 if (retry)
                 {
                     continue;
+                }
+
+                if (skipping != null && isLast)
+                {
+                    // Damage at the end of the log: nothing intact follows it (writers refuse to append after it).
+                    // Named once per reader (a follower polls here again), and the read ends before it.
+                    if (cursor.ReportedOffset != skipping.Offset || cursor.ReportedPath != skipping.Path)
+                    {
+                        cursor.ReportedPath = skipping.Path;
+                        cursor.ReportedOffset = skipping.Offset;
+                        Report(new DamagedRun(cursor.ExpectSeq, cursor.ExpectSeq, skipping.Path, skipping.Offset, skipping.What + "; nothing intact follows it"));
+                    }
+
+                    yield break;
                 }
 
                 if (isLast)
@@ -1145,9 +1308,21 @@ namespace BmadGuard.Core.Storage
                 }
 
                 var next = segments[index + 1];
-                if (next.FirstSeq != cursor.ExpectSeq)
+                if (skipping != null || next.FirstSeq != cursor.ExpectSeq)
                 {
-                    throw Damage(next.Path, 0, $"the segment starts at seq {next.FirstSeq} but the previous one ends at seq {cursor.ExpectSeq - 1}");
+                    // A sealed segment that ends in damage, or one that ends short of the next: the next segment's
+                    // first seq says which seqs are missing.
+                    string what = skipping?.What ?? $"the segment starts at seq {next.FirstSeq} but the previous one ends at seq {cursor.ExpectSeq - 1}";
+                    if (onDamage == null || next.FirstSeq < cursor.ExpectSeq)
+                    {
+                        throw skipping != null ? Damage(skipping.Path, skipping.Offset, what) : Damage(next.Path, 0, what);
+                    }
+
+                    if (next.FirstSeq > cursor.ExpectSeq
+                        && !Report(new DamagedRun(cursor.ExpectSeq, next.FirstSeq - 1, skipping?.Path ?? next.Path, skipping?.Offset ?? 0, what)))
+                    {
+                        yield break;
+                    }
                 }
 
                 index++;

@@ -67,8 +67,20 @@ namespace BmadGuard.Core.Storage
         /// <summary>Only the last N matching events (not with Follow's live part).</summary>
         public int? Last { get; set; }
 
-        /// <summary>A named consumer: only what it has not read yet; its position moves as events are delivered.</summary>
+        /// <summary>
+        /// A named consumer: only what it has not read yet; its position moves as events are delivered. With a
+        /// <see cref="Type"/> or <see cref="Source"/> filter the position is the consumer's for that filter alone
+        /// (see <see cref="FileEventStore.ConsumerKey"/>); <see cref="Last"/> cannot be combined with it.
+        /// </summary>
         public string? Consumer { get; set; }
+
+        /// <summary>
+        /// Called for each run of records the reader could not read (code <c>DamagedRecord</c>, the message naming the
+        /// seqs), after the events before it. Without a consumer the read then goes on with the intact events after
+        /// the run; with a consumer it ends there (the position stays just before the run). Without this handler the
+        /// first damaged record ends the read with a <c>StoreDamaged</c> exception, as before.
+        /// </summary>
+        public Action<BmadGuardException>? OnDamage { get; set; }
     }
 
     /// <summary>What a store holds.</summary>

@@ -8,7 +8,8 @@ namespace BmadGuard.Commands
 {
     /// <summary>
     /// Backup-BmadStore: a verified point-in-time backup taken while publishers keep publishing (StoreBackup.Create),
-    /// then the retention policy given by -Keep* (never the newest verified backup).
+    /// then the retention policy given by -Keep* (never the newest verified backup, the one just made, or the newest
+    /// safety backup; safety backups only by -KeepSafety).
     /// </summary>
     [Cmdlet(VerbsData.Backup, "BmadStore", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
     [OutputType(typeof(BmadBackup))]
@@ -48,6 +49,11 @@ namespace BmadGuard.Commands
         [Parameter]
         [ValidateRange(1, 100000)]
         public int KeepWeekly { get; set; }
+
+        /// <summary>After the backup, keep only the newest N safety backups (made by Restore-BmadStore); without it none is removed, and the newest is always kept.</summary>
+        [Parameter]
+        [ValidateRange(1, 100000)]
+        public int KeepSafety { get; set; }
 
         protected override void ProcessRecord()
         {
@@ -89,6 +95,7 @@ namespace BmadGuard.Commands
                 KeepHourly = bound.ContainsKey(nameof(KeepHourly)) ? KeepHourly : (int?)null,
                 KeepDaily = bound.ContainsKey(nameof(KeepDaily)) ? KeepDaily : (int?)null,
                 KeepWeekly = bound.ContainsKey(nameof(KeepWeekly)) ? KeepWeekly : (int?)null,
+                KeepSafety = bound.ContainsKey(nameof(KeepSafety)) ? KeepSafety : (int?)null,
             };
             return policy.IsEmpty ? null : policy;
         }

@@ -9,7 +9,7 @@ using BmadGuard.Infrastructure;
 
 namespace BmadGuard.Commands
 {
-    /// <summary>Get-BmadBackup: a store's backups, oldest first, with their verification state (BackupCatalog.List).</summary>
+    /// <summary>Get-BmadBackup: a store's backups, newest first (by the log: last seq, then writer epoch), with their verification state (BackupCatalog.List).</summary>
     [Cmdlet(VerbsCommon.Get, "BmadBackup")]
     [OutputType(typeof(BmadBackup))]
     public sealed class GetBmadBackupCommand : PSCmdlet, IDisposable

@@ -10,7 +10,8 @@ namespace BmadGuard.Commands
     /// <summary>
     /// Get-BmadEvent: reads events in seq order, filtered by type and source (wildcards), seq, time and
     /// count; -Follow keeps streaming new events until Ctrl+C; -Consumer reads only what a named consumer
-    /// has not read yet and moves its durable position as events are delivered.
+    /// has not read yet and moves its durable position as events are delivered (one position per -Type/-Source
+    /// filter; -Last is refused with it). Damaged records: a non-terminating GetBmadEventDamagedRecord error.
     /// </summary>
     [Cmdlet(VerbsCommon.Get, "BmadEvent")]
     [OutputType(typeof(BmadEvent))]
@@ -78,6 +79,10 @@ namespace BmadGuard.Commands
                 Since = bound.ContainsKey(nameof(Since)) ? ToOffset(Since) : (DateTimeOffset?)null,
                 Last = bound.ContainsKey(nameof(Last)) ? Last : (int?)null,
                 Consumer = Consumer,
+
+                // Damaged records are a non-terminating error (GetBmadEventDamagedRecord) after the events before
+                // them, so a pipeline still gets every readable event.
+                OnDamage = ex => WriteError(BmadCmdletSupport.ToErrorRecord(ex, ErrorPrefix, ex.Path ?? path)),
             };
 
             using var store = BmadCmdletSupport.OpenStore(this, path, ErrorPrefix);

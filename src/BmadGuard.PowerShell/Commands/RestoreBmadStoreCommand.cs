@@ -51,14 +51,17 @@ namespace BmadGuard.Commands
         [ValidateNotNullOrEmpty]
         public string? Store { get; set; }
 
-        /// <summary>Do not ask for confirmation (for scheduled and unattended runs).</summary>
+        /// <summary>
+        /// Do not ask for confirmation (for scheduled and unattended runs), and restore even when that leaves fewer events
+        /// than the log holds now (they are set aside; without -Force that is refused with RestoreBmadStoreSetAsideNeedsForce).
+        /// </summary>
         [Parameter]
         public SwitchParameter Force { get; set; }
 
         protected override void ProcessRecord()
         {
             string path = BmadCmdletSupport.ResolveStorePath(this, Store, ErrorPrefix);
-            var request = new RestoreRequest();
+            var request = new RestoreRequest { Force = Force.IsPresent };
             string what;
             switch (ParameterSetName)
             {
@@ -111,6 +114,11 @@ namespace BmadGuard.Commands
             catch (OperationCanceledException)
             {
                 // Ctrl+C: StoreRestore only swaps in the restored state as its last step; before that nothing changed.
+            }
+            catch (BmadGuardException ex) when (ex.Code == ErrorCodes.SetAsideNeedsForce)
+            {
+                WriteError(BmadCmdletSupport.ToErrorRecord(
+                    new BmadGuardException(ex.Code, ex.Kind, ex.Message + " To restore anyway and set them aside, add -Force.", ex.Path, ex.Offset, ex), ErrorPrefix, path));
             }
             catch (Exception ex) when (BmadCmdletSupport.IsStoreFailure(ex))
             {

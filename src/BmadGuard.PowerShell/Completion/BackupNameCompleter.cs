@@ -43,7 +43,7 @@ namespace BmadGuard.Completion
                 using var budget = new CancellationTokenSource(TimeBudget);
                 return BackupCatalog.List(store, null, BackupCheck.Quick, null, budget.Token)
                     .Where(b => b.Name.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))
-                    .OrderByDescending(b => b.Name, StringComparer.Ordinal)
+                    .OrderByDescending(b => b, BackupCatalog.LogOrder) // newest first, as Get-BmadBackup lists them
                     .Select(b => (b.Name, $"{b.Kind} {b.State}, {b.EventCount} events up to seq {b.LastSeq}, made {b.Created:u}"))
                     .ToArray();
             }

@@ -201,6 +201,7 @@ namespace BmadGuard.Infrastructure
                 case ErrorCodes.StoreUnsafePath:
                     return ErrorCategory.SecurityError;
                 case ErrorCodes.StoreDamaged:
+                case ErrorCodes.DamagedRecord:
                     return ErrorCategory.ReadError;
                 case ErrorCodes.UnsupportedFormat:
                     return ErrorCategory.InvalidData;
@@ -226,6 +227,7 @@ namespace BmadGuard.Infrastructure
                 case ErrorCodes.BackupDestinationNotWritable:
                     return ErrorCategory.PermissionDenied;
                 case ErrorCodes.ConfirmationRequired:
+                case ErrorCodes.SetAsideNeedsForce:
                     return ErrorCategory.InvalidOperation;
                 case ErrorCodes.InvalidConfiguration:
                     return ErrorCategory.InvalidArgument;

@@ -50,7 +50,7 @@ namespace BmadGuard.Tests.Backup
             string store = dir.Combine("store");
             var (all, _) = Build(store);
 
-            var report = StoreRestore.Restore(store, new RestoreRequest { Sequence = 30 });
+            var report = StoreRestore.Restore(store, new RestoreRequest { Force = true, Sequence = 30 });
 
             var after = BackupFixture.ReadAll(store);
             Assert.Equal(all.Take(30).Select(e => e.Json), after.Select(e => e.Json));
@@ -77,6 +77,53 @@ namespace BmadGuard.Tests.Backup
         }
 
         [Fact]
+        public void A_restore_that_would_leave_fewer_events_is_refused_without_Force_for_every_selector_and_changes_nothing()
+        {
+            using var dir = new TempDir();
+            string store = dir.Combine("store");
+            var (all, backup) = Build(store); // 70 events in the log, a backup at seq 50
+            var before = BackupFixture.Snapshot(store);
+
+            foreach (var request in new[]
+                     {
+                         new RestoreRequest { At = all[0].Timestamp.AddMinutes(-1) }, // earlier than every event: would empty the log
+                         new RestoreRequest { Sequence = 30 },
+                         new RestoreRequest { Latest = true },
+                         new RestoreRequest { BackupName = backup.Name },
+                     })
+            {
+                var ex = Assert.Throws<BmadGuardException>(() => StoreRestore.Restore(store, request));
+                Assert.Equal(ErrorCodes.SetAsideNeedsForce, ex.Code);
+                Assert.Equal(FailureKind.InvalidInput, ex.Kind);
+                long cut = request.At.HasValue ? 0 : request.Sequence ?? 50;
+                Assert.Contains($"{70 - cut} event(s), seqs {cut + 1}..70", ex.Message);
+                Assert.Equal(before, BackupFixture.Snapshot(store)); // no safety backup, nothing kept aside, nothing swapped
+            }
+
+            // With Force the earliest point empties the log, and says how many events it set aside.
+            var forced = StoreRestore.Restore(store, new RestoreRequest { At = all[0].Timestamp.AddMinutes(-1), Force = true });
+            Assert.Equal(70, forced.KeptAside);
+            Assert.Contains(forced.Notices, n => n.StartsWith("70 event(s)", StringComparison.Ordinal));
+            Assert.Empty(BackupFixture.ReadAll(store));
+        }
+
+        [Fact]
+        public void A_restore_that_sets_nothing_aside_needs_no_Force()
+        {
+            using var dir = new TempDir();
+            string store = dir.Combine("store");
+            using (var s = BackupFixture.NewStore(store))
+            {
+                BackupFixture.Publish(s, 20);
+            }
+
+            StoreBackup.Create(store);
+            var report = StoreRestore.Restore(store, new RestoreRequest { Latest = true });
+            Assert.Equal(0, report.KeptAside);
+            Assert.Equal(20, BackupFixture.ReadAll(store).Count);
+        }
+
+        [Fact]
         public void RestoreToPointInTime_KeepsEventsAtOrBeforeIt()
         {
             using var dir = new TempDir();
@@ -84,7 +131,7 @@ namespace BmadGuard.Tests.Backup
             var (all, _) = Build(store);
             var at = all[24].Timestamp; // event seq 25
 
-            var report = StoreRestore.Restore(store, new RestoreRequest { At = at });
+            var report = StoreRestore.Restore(store, new RestoreRequest { Force = true, At = at });
 
             var expected = all.Where(e => e.Timestamp <= at).ToList();
             Assert.Equal(25, expected.Count);
@@ -107,7 +154,7 @@ namespace BmadGuard.Tests.Backup
             File.WriteAllBytes(firstSegment, bytes);
             Assert.ThrowsAny<BmadGuardException>(() => BackupFixture.ReadAll(store));
 
-            var report = StoreRestore.Restore(store, new RestoreRequest { Latest = true });
+            var report = StoreRestore.Restore(store, new RestoreRequest { Force = true, Latest = true });
 
             Assert.Equal(backup.Name, report.Backup);
             Assert.Equal(all.Take(50).Select(e => e.Json), BackupFixture.ReadAll(store).Select(e => e.Json));
@@ -128,11 +175,11 @@ namespace BmadGuard.Tests.Backup
             string active = SegmentNames.List(Path.Combine(store, "segments"))[^1].Path;
             File.AppendAllText(active, "{\"seq\":71,\"id\":\"torn"); // a crash mid-append
 
-            var first = StoreRestore.Restore(store, new RestoreRequest { Sequence = 10 });
+            var first = StoreRestore.Restore(store, new RestoreRequest { Force = true, Sequence = 10 });
             Assert.Equal(10, BackupFixture.ReadAll(store).Count);
             Assert.Contains(first.CurrentDamage, f => f.File == active);
 
-            var undo = StoreRestore.Restore(store, new RestoreRequest { BackupName = first.SafetyBackup });
+            var undo = StoreRestore.Restore(store, new RestoreRequest { Force = true, BackupName = first.SafetyBackup });
 
             Assert.Equal(all.Select(e => e.Json), BackupFixture.ReadAll(store).Select(e => e.Json));
             Assert.Equal(0, undo.KeptAside);
@@ -168,14 +215,14 @@ namespace BmadGuard.Tests.Backup
             using var dir = new TempDir();
             string store = dir.Combine("store");
             var (all, backup) = Build(store);
-            StoreRestore.Restore(store, new RestoreRequest { Sequence = 10 });
+            StoreRestore.Restore(store, new RestoreRequest { Force = true, Sequence = 10 });
             List<EventRecord> diverged;
             using (var s = FileEventStore.Open(store))
             {
                 diverged = BackupFixture.Publish(s, 15, type: "other.event"); // seqs 11..25 again, different events
             }
 
-            var report = StoreRestore.Restore(store, new RestoreRequest { BackupName = backup.Name });
+            var report = StoreRestore.Restore(store, new RestoreRequest { Force = true, BackupName = backup.Name });
 
             Assert.Equal(all.Take(50).Select(e => e.Json), BackupFixture.ReadAll(store).Select(e => e.Json));
             Assert.Equal(25, report.EventsBefore);
@@ -194,7 +241,7 @@ namespace BmadGuard.Tests.Backup
                 s.CommitConsumer("behind", 10);
             }
 
-            var report = StoreRestore.Restore(store, new RestoreRequest { Sequence = 40 });
+            var report = StoreRestore.Restore(store, new RestoreRequest { Force = true, Sequence = 40 });
 
             Assert.Equal(new[] { "ahead" }, report.ConsumersRewound);
             using var s2 = FileEventStore.Open(store);
@@ -227,7 +274,7 @@ namespace BmadGuard.Tests.Backup
             }
 
             var before = BackupFixture.Snapshot(store);
-            foreach (var request in new[] { new RestoreRequest { BackupName = backup.Name }, new RestoreRequest { Latest = true } })
+            foreach (var request in new[] { new RestoreRequest { Force = true, BackupName = backup.Name }, new RestoreRequest { Force = true, Latest = true } })
             {
                 var ex = Assert.Throws<BmadGuardException>(() => StoreRestore.Restore(store, request));
                 Assert.Equal(ErrorCodes.BackupDamaged, ex.Code);
@@ -316,7 +363,7 @@ namespace BmadGuard.Tests.Backup
                 BackupFixture.Publish(s, 5);
             }
 
-            var report = StoreRestore.Restore(store, new RestoreRequest { Latest = true });
+            var report = StoreRestore.Restore(store, new RestoreRequest { Force = true, Latest = true });
             Assert.Equal(b.Name, report.Backup);
             Assert.Equal(40, BackupFixture.ReadAll(store).Count);
         }

@@ -413,9 +413,12 @@ namespace BmadGuard.Tests.Store
             bytes[secondRecord + 30] ^= 0x20; // flip a bit inside record 2 of 3
             File.WriteAllBytes(segment, bytes);
 
+            // The reader delivers the intact events around it (seqs 1 and 3) and names the damaged seq (exit 1).
             var get = Support.Cli.Run("get", "--store", store);
             Assert.Equal(1, get.ExitCode);
-            Assert.StartsWith("bmadguard: StoreDamaged:", get.StdErr);
+            Assert.Equal(2, get.Lines.Length);
+            Assert.StartsWith("bmadguard: DamagedRecord:", get.StdErr);
+            Assert.Contains("seq 2 ", get.StdErr);
             Assert.Contains(segment, get.StdErr);
             Assert.Contains($"at byte {secondRecord}", get.StdErr);
             Assert.Equal(bytes, File.ReadAllBytes(segment)); // nothing was "repaired" away
