@@ -46,7 +46,7 @@ namespace BmadGuard.Commands
                     // A name with a path separator or '..' is an input error, reported as such before anything is read.
                     StoreRestore.Validate(path, new RestoreRequest { BackupName = literal });
                 }
-                catch (BmadGuardException ex)
+                catch (Core.BmadGuardException ex)
                 {
                     WriteError(BmadCmdletSupport.ToErrorRecord(ex, ErrorPrefix, literal));
                     return;
@@ -67,7 +67,7 @@ namespace BmadGuard.Commands
                     if (!all.Any(b => string.Equals(b.Name, literal, StringComparison.OrdinalIgnoreCase)))
                     {
                         WriteError(BmadCmdletSupport.ToErrorRecord(
-                            new BmadGuardException(ErrorCodes.BackupNotFound, FailureKind.InvalidInput, $"The store '{path}' has no backup named '{literal}'. Get-BmadBackup lists them."),
+                            new Core.BmadGuardException(ErrorCodes.BackupNotFound, FailureKind.InvalidInput, $"The store '{path}' has no backup named '{literal}'. Get-BmadBackup lists them."),
                             ErrorPrefix, literal));
                     }
                 }

@@ -33,7 +33,7 @@ namespace BmadGuard.Commands
         [ValidateNotNullOrEmpty]
         public string? ConfigPath { get; set; }
 
-        /// <summary>Skip the round-trip probe (which publishes one bmadguard.probe event).</summary>
+        /// <summary>Skip the write-path probe (the writers' lock and a scratch file; it writes no event).</summary>
         [Parameter]
         public SwitchParameter NoProbe { get; set; }
 
@@ -47,7 +47,7 @@ namespace BmadGuard.Commands
                 config.Validate();
                 if (!StorePaths.IsStore(store))
                 {
-                    throw new BmadGuardException(ErrorCodes.StoreNotFound, FailureKind.StoreProblem, $"There is no BmadGuard store at '{store}'.", store);
+                    throw new Core.BmadGuardException(ErrorCodes.StoreNotFound, FailureKind.StoreProblem, $"There is no BmadGuard store at '{store}'.", store);
                 }
 
                 WriteObject(new BmadHealthReport(HealthChecker.Run(store, config.Health, null, null, !NoProbe, _stop.Token)));

@@ -27,7 +27,7 @@ namespace BmadGuard.Commands
             {
                 if (!StorePaths.IsStore(path))
                 {
-                    throw new BmadGuardException(ErrorCodes.StoreNotFound, FailureKind.StoreProblem, $"There is no BmadGuard store at '{path}'.", path);
+                    throw new Core.BmadGuardException(ErrorCodes.StoreNotFound, FailureKind.StoreProblem, $"There is no BmadGuard store at '{path}'.", path);
                 }
 
                 WriteObject(new BmadMonitorStatus(MonitorStatus.Read(path)));

@@ -114,7 +114,7 @@ namespace BmadGuard.Commands
             {
                 item = ParameterSetName == InputObjectSet ? FromInputObject(InputObject) : FromFields(Type, Data, Source, CorrelationId, Type);
             }
-            catch (BmadGuardException ex)
+            catch (Core.BmadGuardException ex)
             {
                 WriteError(BmadCmdletSupport.ToErrorRecord(ex, ErrorPrefix, ParameterSetName == InputObjectSet ? (object?)InputObject : Type));
                 return;
@@ -198,7 +198,7 @@ namespace BmadGuard.Commands
             object? baseObject = input?.BaseObject;
             if (baseObject == null || baseObject is string || baseObject.GetType().IsPrimitive)
             {
-                throw new BmadGuardException(ErrorCodes.InvalidArgument, FailureKind.InvalidInput,
+                throw new Core.BmadGuardException(ErrorCodes.InvalidArgument, FailureKind.InvalidInput,
                     "Pipe events as hashtables or objects with Type and Data (and optionally Source and CorrelationId) properties.");
             }
 
@@ -249,7 +249,7 @@ namespace BmadGuard.Commands
             {
                 PublishAndWrite(drafts);
             }
-            catch (BmadGuardException ex) when (ex.Kind == FailureKind.InvalidInput && batch.Length > 1)
+            catch (Core.BmadGuardException ex) when (ex.Kind == FailureKind.InvalidInput && batch.Length > 1)
             {
                 // Core checks every event of a batch before writing any, so nothing of this batch was written.
                 // Publish its events one at a time so only the bad ones fail and the rest still go in, in order.
@@ -259,13 +259,13 @@ namespace BmadGuard.Commands
                     {
                         PublishAndWrite(new[] { item.Draft });
                     }
-                    catch (BmadGuardException one) when (one.Kind == FailureKind.InvalidInput)
+                    catch (Core.BmadGuardException one) when (one.Kind == FailureKind.InvalidInput)
                     {
                         WriteError(BmadCmdletSupport.ToErrorRecord(one, ErrorPrefix, item.Target));
                     }
                 }
             }
-            catch (BmadGuardException ex) when (ex.Kind == FailureKind.InvalidInput)
+            catch (Core.BmadGuardException ex) when (ex.Kind == FailureKind.InvalidInput)
             {
                 WriteError(BmadCmdletSupport.ToErrorRecord(ex, ErrorPrefix, batch[0].Target));
             }

@@ -40,6 +40,7 @@ namespace BmadGuard.Commands
 
         /// <summary>Seconds to wait for the writers' lock (store) or the agents' lock (file) before failing.</summary>
         [Parameter]
+        [DurationTransformation(Seconds = true)]
         [ValidateRange(0.0, 86400.0)]
         public double LockTimeout { get; set; } = 30;
 

@@ -144,8 +144,8 @@ namespace BmadGuard.Commands
             catch (Exception ex) when (ex is HostException || ex is PSInvalidOperationException || ex is NotImplementedException)
             {
                 ThrowTerminatingError(new ErrorRecord(
-                    new BmadGuardException(ErrorCodes.ConfirmationRequired, FailureKind.InvalidInput,
-                        $"Restoring '{path}' needs confirmation and this host cannot ask ({ex.Message}): pass -Force or -Confirm:$false. Nothing was changed.", null, null, ex),
+                    BmadGuardException.Wrap(new Core.BmadGuardException(ErrorCodes.ConfirmationRequired, FailureKind.InvalidInput,
+                        $"Restoring '{path}' needs confirmation and this host cannot ask ({ex.Message}): pass -Force or -Confirm:$false. Nothing was changed.", null, null, ex)),
                     BmadCmdletSupport.ErrorId(ErrorPrefix, ErrorCodes.ConfirmationRequired), ErrorCategory.InvalidOperation, path));
                 return false;
             }

@@ -69,14 +69,14 @@ namespace BmadGuard.Commands
                 config.Validate();
                 if (!StorePaths.IsStore(store))
                 {
-                    throw new BmadGuardException(ErrorCodes.StoreNotFound, FailureKind.StoreProblem, $"There is no BmadGuard store at '{store}'.", store);
+                    throw new Core.BmadGuardException(ErrorCodes.StoreNotFound, FailureKind.StoreProblem, $"There is no BmadGuard store at '{store}'.", store);
                 }
 
                 var redactor = new Redactor();
                 var channels = AlertDispatcher.ChannelsFor(config.Alerts, redactor);
                 if (channels.Count == 0)
                 {
-                    throw new BmadGuardException(ErrorCodes.InvalidConfiguration, FailureKind.InvalidInput,
+                    throw new Core.BmadGuardException(ErrorCodes.InvalidConfiguration, FailureKind.InvalidInput,
                         $"No alert channel is configured: give -SlackWebhook or -Webhook, or set alerts in '{System.IO.Path.Combine(store, MonitorConfig.FileName)}'.");
                 }
 

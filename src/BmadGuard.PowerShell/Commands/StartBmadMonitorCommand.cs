@@ -36,8 +36,9 @@ namespace BmadGuard.Commands
         [ValidateNotNullOrEmpty]
         public string[]? Path { get; set; }
 
-        /// <summary>How often every target is checked (default 5 seconds, or the configuration file's).</summary>
+        /// <summary>How often every target is checked (default 5 seconds, or the configuration file's): 500ms, 5s, 2m, a number of seconds or a TimeSpan.</summary>
         [Parameter]
+        [DurationTransformation]
         public TimeSpan Interval { get; set; }
 
         /// <summary>What to do on damage: Alert, Repair (lossless only; the default) or Restore (repair, else restore the latest verified backup).</summary>
@@ -45,8 +46,9 @@ namespace BmadGuard.Commands
         [ValidateSet("Alert", "Repair", "Restore", IgnoreCase = true)]
         public string? OnDamage { get; set; }
 
-        /// <summary>Take a verified backup this often.</summary>
+        /// <summary>Take a verified backup this often: 30m, 1h, 1d, a number of seconds or a TimeSpan.</summary>
         [Parameter]
+        [DurationTransformation]
         public TimeSpan BackupInterval { get; set; }
 
         /// <summary>Slack incoming-webhook URL (a secret: never written to output, logs or errors).</summary>
@@ -76,7 +78,7 @@ namespace BmadGuard.Commands
             {
                 config = Configure(store);
             }
-            catch (BmadGuardException ex)
+            catch (Core.BmadGuardException ex)
             {
                 ThrowTerminatingError(BmadCmdletSupport.ToErrorRecord(ex, ErrorPrefix, ConfigPath ?? store));
                 return;
@@ -163,8 +165,8 @@ namespace BmadGuard.Commands
             if (summary != null && !summary.Healthy)
             {
                 WriteError(new ErrorRecord(
-                    new BmadGuardException(ErrorCodes.StoreDamaged, FailureKind.StoreProblem,
-                        $"{summary.StillDamaged} of {summary.Targets} target(s) are still damaged after the pass (damaged {summary.Damaged}, healed {summary.Healed})."),
+                    BmadGuardException.Wrap(new Core.BmadGuardException(ErrorCodes.StoreDamaged, FailureKind.StoreProblem,
+                        $"{summary.StillDamaged} of {summary.Targets} target(s) are still damaged after the pass (damaged {summary.Damaged}, healed {summary.Healed}).")),
                     ErrorPrefix + "DamageRemains", ErrorCategory.ReadError, store));
             }
         }

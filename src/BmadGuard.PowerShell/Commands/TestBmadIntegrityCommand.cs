@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using System.Management.Automation;
 using System.Threading;
+using BmadGuard.Core;
 using BmadGuard.Core.Integrity;
 using BmadGuard.Core.Legacy;
 using BmadGuard.Core.Storage;
@@ -109,6 +110,12 @@ namespace BmadGuard.Commands
             {
                 // Ctrl+C: no report for a check that did not finish.
             }
+            catch (Exception ex) when (Quiet.IsPresent && IsMissing(ex))
+            {
+                // -Quiet answers a yes/no question, like Test-Path: a store or file that is not there is not intact.
+                WriteVerbose(ex.Message);
+                WriteObject(false);
+            }
             catch (Exception ex) when (BmadCmdletSupport.IsStoreFailure(ex))
             {
                 // A missing file or a bad schema concerns this item only; the next piped path is still checked.
@@ -119,6 +126,10 @@ namespace BmadGuard.Commands
                 progress.Complete();
             }
         }
+
+        private static bool IsMissing(Exception ex)
+            => (ex is Core.BmadGuardException b && (b.Code == ErrorCodes.StoreNotFound || b.Code == ErrorCodes.FileNotFound))
+               || ex is FileNotFoundException || ex is DirectoryNotFoundException;
 
         protected override void StopProcessing() => _stop.Cancel();
 

@@ -165,7 +165,7 @@ namespace BmadGuard.Infrastructure
 
         /// <summary>The failures BmadGuard turns into ErrorRecords; anything else is a bug and propagates.</summary>
         public static bool IsStoreFailure(Exception ex)
-            => ex is BmadGuardException || ex is IOException || ex is UnauthorizedAccessException;
+            => ex is Core.BmadGuardException || ex is IOException || ex is UnauthorizedAccessException;
 
         /// <summary>
         /// The ErrorId for a Core code: <c>&lt;Command&gt;&lt;Condition&gt;</c>, e.g.
@@ -239,7 +239,7 @@ namespace BmadGuard.Infrastructure
         {
             switch (ex)
             {
-                case BmadGuardException bge:
+                case Core.BmadGuardException bge:
                     return (bge.Code, CategoryFor(bge.Code, bge.Kind));
                 case UnauthorizedAccessException _:
                     return ("AccessDenied", ErrorCategory.PermissionDenied);
@@ -254,11 +254,12 @@ namespace BmadGuard.Infrastructure
         public static ErrorRecord ToErrorRecord(Exception ex, string errorPrefix, object? target)
         {
             var (condition, category) = Describe(ex);
-            return new ErrorRecord(ex, ErrorId(errorPrefix, condition), category, target);
+            // The public BmadGuard.BmadGuardException (catchable by type in a script), wrapping Core's failure.
+            return new ErrorRecord(BmadGuardException.From(ex, condition), ErrorId(errorPrefix, condition), category, target);
         }
 
         /// <summary>True when the failure is the caller's input (one bad item: write an error and go on).</summary>
-        public static bool IsInvalidInput(Exception ex) => ex is BmadGuardException bge && bge.Kind == FailureKind.InvalidInput;
+        public static bool IsInvalidInput(Exception ex) => ex is Core.BmadGuardException bge && bge.Kind == FailureKind.InvalidInput;
 
         // ------------------------------------------------------------------ PowerShell objects → data
 
