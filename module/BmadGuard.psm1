@@ -178,11 +178,12 @@ function BmadMonitorConfigDocument {
 
 function Invoke-BmadHealthCheck {
     # .ExternalHelp BmadGuard-Help.xml
-    [CmdletBinding(SupportsShouldProcess)]
+    [CmdletBinding(HelpUri = 'https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Invoke-BmadHealthCheck.md', SupportsShouldProcess)]
     [OutputType([psobject], [string])]
     param(
         [Parameter(Position = 0, ValueFromPipelineByPropertyName)]
         [ValidateNotNullOrEmpty()]
+        [ArgumentCompleter([BmadGuard.Completion.StoreCompleter])]
         [string] $Store,
 
         [ValidateNotNullOrEmpty()]
@@ -273,11 +274,12 @@ function Invoke-BmadHealthCheck {
 
 function Register-BmadMonitorTask {
     # .ExternalHelp BmadGuard-Help.xml
-    [CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'Medium')]
+    [CmdletBinding(HelpUri = 'https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Register-BmadMonitorTask.md', SupportsShouldProcess, ConfirmImpact = 'Medium')]
     [OutputType([psobject])]
     param(
         [Parameter(Position = 0, ValueFromPipelineByPropertyName)]
         [ValidateNotNullOrEmpty()]
+        [ArgumentCompleter([BmadGuard.Completion.StoreCompleter])]
         [string] $Store,
 
         [ValidateSet('User', 'System')]
@@ -383,11 +385,12 @@ function Register-BmadMonitorTask {
 
 function Unregister-BmadMonitorTask {
     # .ExternalHelp BmadGuard-Help.xml
-    [CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'Medium')]
+    [CmdletBinding(HelpUri = 'https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Unregister-BmadMonitorTask.md', SupportsShouldProcess, ConfirmImpact = 'Medium')]
     [OutputType([psobject])]
     param(
         [Parameter(Position = 0, ValueFromPipelineByPropertyName)]
         [ValidateNotNullOrEmpty()]
+        [ArgumentCompleter([BmadGuard.Completion.StoreCompleter])]
         [string] $Store,
 
         [ValidateSet('User', 'System')]
@@ -460,11 +463,12 @@ function Unregister-BmadMonitorTask {
 
 function Install-BmadGuard {
     # .ExternalHelp BmadGuard-Help.xml
-    [CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'Medium')]
+    [CmdletBinding(HelpUri = 'https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Install-BmadGuard.md', SupportsShouldProcess, ConfirmImpact = 'Medium')]
     [OutputType([psobject])]
     param(
         [Parameter(Position = 0)]
         [ValidateNotNullOrEmpty()]
+        [ArgumentCompleter([BmadGuard.Completion.StoreCompleter])]
         [string] $Store,
 
         [ValidateNotNullOrEmpty()]

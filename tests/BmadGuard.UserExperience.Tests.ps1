@@ -307,3 +307,135 @@ Describe 'Test-BmadIntegrity -Quiet' {
         }
     }
 }
+
+Describe 'Repair-BmadStore reports what it did' {
+    BeforeAll {
+        # One byte changed in the middle of the log: the record holding it is lost (a placeholder takes its seq).
+        function Set-MidLogDamage([string] $Store) {
+            $segment = Get-ChildItem -LiteralPath ([System.IO.Path]::Combine($Store, 'segments')) -File | Sort-Object Name | Select-Object -First 1
+            $bytes = [System.IO.File]::ReadAllBytes($segment.FullName)
+            $headerEnd = [Array]::IndexOf($bytes, [byte]10)
+            $at = $headerEnd + [int](($bytes.Length - $headerEnd) / 2)
+            $bytes[$at] = $bytes[$at] -bxor 0x20
+            [System.IO.File]::WriteAllBytes($segment.FullName, $bytes)
+        }
+    }
+
+    It 'counts recovered events without the placeholder, and names the quarantine file and the damage offset' {
+        $store = New-TestStore -Events 11
+        Set-MidLogDamage $store
+        $report = Repair-BmadStore -Store $store -Force
+        $report.LostEvents | Should -Be 1
+        $report.RecoveredEvents | Should -Be 10
+        $report.QuarantinePath | Should -Not -BeNullOrEmpty
+        Test-Path -LiteralPath $report.QuarantinePath | Should -BeTrue
+        $report.DamageOffset | Should -Not -BeNullOrEmpty
+    }
+
+    It 'a legacy file that lost a torn event does not report Lost 0' {
+        $dir = [System.IO.Path]::Combine($TestDrive, 'torn-bus')
+        $null = New-Item -ItemType Directory -Path $dir
+        $file = [System.IO.Path]::Combine($dir, 'shared_context.json')
+        $text = '{"events": [{"timestamp": "2025-07-27T00:17:39.983220", "event": "a", "data": {"n": 1}}, {"timestamp": "2025-07-27T00:18:39.983220", "event": "b", "data": {"n": 2}}, {"timestamp": "2025-07-27T00:19:39.983220", "event": "c", "data": '
+        [System.IO.File]::WriteAllText($file, $text)
+        $report = Repair-BmadStore -Path $file -Force
+        $report.RecoveredEvents | Should -Be 2
+        $report.LostEvents | Should -BeGreaterThan 0
+    }
+
+    It 'asks before repairing: without -Force a session that cannot ask gets an error and the store is untouched; -Force repairs' {
+        $store = New-TestStore -Events 5
+        Set-MidLogDamage $store
+        $before = Get-StoreFingerprint $store
+        $out = Invoke-ChildPowerShell "Import-Module '$($script:ManifestPath)'; Repair-BmadStore -Store '$store'"
+        ($out | Out-String) | Should -Match '-Force'
+        Get-StoreFingerprint $store | Should -Be $before
+        $out = Invoke-ChildPowerShell "Import-Module '$($script:ManifestPath)'; (Repair-BmadStore -Store '$store' -Force).Healthy"
+        $out | Should -Contain 'True'
+    }
+}
+
+Describe 'Errors name PowerShell commands' {
+    It 'a missing store names New-BmadStore, not the CLI' {
+        $missing = [System.IO.Path]::Combine($TestDrive, 'nowhere')
+        $message = $null
+        try { Get-BmadEvent -Store $missing -ErrorAction Stop } catch { $message = $_.Exception.Message }
+        $message | Should -Match 'New-BmadStore'
+        $message | Should -Not -Match 'bmadguard '
+    }
+
+    It 'the CLI names its own command for the same condition' -Skip:$script:NoCli {
+        $missing = [System.IO.Path]::Combine($TestDrive, 'nowhere-cli')
+        $stderr = Invoke-Cli get --store $missing 2>&1 | Out-String
+        $stderr | Should -Match 'bmadguard init'
+        $stderr | Should -Not -Match 'New-BmadStore'
+    }
+}
+
+Describe 'How a store comes to exist' {
+    It 'the default store is created on first use by Publish-BmadEvent' {
+        $saved = $env:BMADGUARD_STORE
+        try {
+            $env:BMADGUARD_STORE = [System.IO.Path]::Combine($TestDrive, 'first-use', 'store')
+            $event = Publish-BmadEvent -Type story.created -Data @{ story = '1.2' }
+            $event.Seq | Should -Be 1
+            @(Get-BmadEvent).Count | Should -Be 1
+        }
+        finally {
+            $env:BMADGUARD_STORE = $saved
+        }
+    }
+
+    It 'an explicit -Store that holds no store is an error naming New-BmadStore, and nothing is created' {
+        $path = [System.IO.Path]::Combine($TestDrive, 'explicit-missing')
+        { Publish-BmadEvent -Store $path -Type story.created -ErrorAction Stop } |
+            Should -Throw -ErrorId 'PublishBmadEventStoreNotFound,BmadGuard.Commands.PublishBmadEventCommand'
+        try { Publish-BmadEvent -Store $path -Type story.created -ErrorAction Stop } catch { $_.Exception.Message | Should -Match 'New-BmadStore' }
+        Test-Path -LiteralPath $path | Should -BeFalse
+    }
+}
+
+Describe 'Files a person reads' {
+    It "settings and consumer files write '+' as '+', not \u002B" {
+        $store = New-TestStore -Events 1
+        $null = Get-BmadEvent -Store $store -Consumer 'reader'
+        foreach ($file in @('bmadguard.store.json', 'consumers/reader.json')) {
+            $text = [System.IO.File]::ReadAllText([System.IO.Path]::Combine($store, $file))
+            $text | Should -Not -Match ([regex]::Escape('\u002B'))
+            $text | Should -Match '\+00:00'
+        }
+    }
+}
+
+Describe 'Tab completion and online help' {
+    It '-Store completes directories only, stores first' {
+        $root = [System.IO.Path]::Combine($TestDrive, 'completion')
+        $null = New-Item -ItemType Directory -Path ([System.IO.Path]::Combine($root, 'plain-dir'))
+        $null = New-BmadStore -Path ([System.IO.Path]::Combine($root, 'store-dir'))
+        Set-Content -LiteralPath ([System.IO.Path]::Combine($root, 'some-file.json')) -Value '{}'
+        Push-Location -LiteralPath $root
+        try {
+            $line = 'Get-BmadEvent -Store '
+            $matches = (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches
+            @($matches.ListItemText) | Should -Be @('store-dir', 'plain-dir')
+        }
+        finally {
+            Pop-Location
+        }
+    }
+
+    It '-Consumer completes the consumers of the store' {
+        $store = New-TestStore -Events 1
+        $null = Get-BmadEvent -Store $store -Consumer 'qa-agent'
+        $null = Get-BmadEvent -Store $store -Consumer 'dev-agent'
+        $line = "Get-BmadEvent -Store '$store' -Consumer "
+        $matches = (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches
+        @($matches.CompletionText) | Should -Be @('dev-agent', 'qa-agent')
+    }
+
+    It 'every command has a HelpUri' {
+        foreach ($command in Get-Command -Module BmadGuard) {
+            $command.HelpUri | Should -Not -BeNullOrEmpty -Because $command.Name
+        }
+    }
+}

@@ -109,7 +109,7 @@ namespace BmadGuard.Core.Monitoring
         /// </summary>
         public TimeSpan BackupReverify { get; set; } = TimeSpan.FromHours(24);
 
-        /// <summary>How often the monitor publishes a <c>bmadguard.probe</c> round trip (publish latency metric); zero for never.</summary>
+        /// <summary>How often the monitor runs the write-path probe (HealthChecker.Probe: no event is written; its write+fsync time feeds the publish-latency metric); zero for never.</summary>
         public TimeSpan ProbeInterval { get; set; } = TimeSpan.FromMinutes(15);
 
         public AlertSettings Alerts { get; set; } = new AlertSettings();

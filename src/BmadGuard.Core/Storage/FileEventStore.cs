@@ -213,7 +213,8 @@ namespace BmadGuard.Core.Storage
         internal static byte[] EncodeSettings(StoreSettings s)
         {
             var buffer = new MemoryStream();
-            using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+            // Relaxed escaping: a file a person reads, not HTML, so the timestamp's '+' is written as '+', not \u002B.
+            using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
             {
                 string created = DateTimeOffset.UtcNow.ToString("o", CultureInfo.InvariantCulture);
                 w.WriteStartObject();
@@ -1286,7 +1287,7 @@ namespace BmadGuard.Core.Storage
                 }
 
                 var buffer = new MemoryStream();
-                using (var w = new Utf8JsonWriter(buffer))
+                using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
                 {
                     string updated = DateTimeOffset.UtcNow.ToString("o", CultureInfo.InvariantCulture);
                     w.WriteStartObject();

@@ -17,7 +17,7 @@ namespace BmadGuard.Commands
     /// pipeline (the BmadEvent objects Get-BmadEvent writes), in the order given. One call into Core:
     /// LegacyTransfer.ExportToFile.
     /// </summary>
-    [Cmdlet(VerbsData.Export, "BmadEvent", DefaultParameterSetName = StoreSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+    [Cmdlet(VerbsData.Export, "BmadEvent", HelpUri = "https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Export-BmadEvent.md", DefaultParameterSetName = StoreSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
     [OutputType(typeof(BmadExportResult))]
     public sealed class ExportBmadEventCommand : PSCmdlet, IDisposable
     {
@@ -58,6 +58,7 @@ namespace BmadGuard.Commands
         /// <summary>The store directory. Default: $env:BMADGUARD_STORE, else the per-user default store.</summary>
         [Parameter(ParameterSetName = StoreSet, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(BmadGuard.Completion.StoreCompleter))]
         public string? Store { get; set; }
 
         /// <summary>Never replace an existing file: an existing -Path is an error (ExportBmadEventFileExists).</summary>

@@ -10,7 +10,7 @@ using BmadGuard.Infrastructure;
 namespace BmadGuard.Commands
 {
     /// <summary>Get-BmadBackup: a store's backups, oldest first, with their verification state (BackupCatalog.List).</summary>
-    [Cmdlet(VerbsCommon.Get, "BmadBackup")]
+    [Cmdlet(VerbsCommon.Get, "BmadBackup", HelpUri = "https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Get-BmadBackup.md")]
     [OutputType(typeof(BmadBackup))]
     public sealed class GetBmadBackupCommand : PSCmdlet, IDisposable
     {
@@ -29,6 +29,7 @@ namespace BmadGuard.Commands
         [Parameter(ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [Alias("Path")]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(BmadGuard.Completion.StoreCompleter))]
         public string? Store { get; set; }
 
         /// <summary>Check every file's SHA-256 and every record (slower) instead of the manifest, presence and sizes.</summary>

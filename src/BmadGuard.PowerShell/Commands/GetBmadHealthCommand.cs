@@ -14,7 +14,7 @@ namespace BmadGuard.Commands
     /// Get-BmadHealth: the health report (HealthChecker.Run): integrity, newest verified backup, monitor heartbeat,
     /// a round-trip probe, free disk, quarantine and outbox, as Healthy / Degraded / Unhealthy with evidence.
     /// </summary>
-    [Cmdlet(VerbsCommon.Get, "BmadHealth")]
+    [Cmdlet(VerbsCommon.Get, "BmadHealth", HelpUri = "https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Get-BmadHealth.md")]
     [OutputType(typeof(BmadHealthReport))]
     public sealed class GetBmadHealthCommand : PSCmdlet, IDisposable
     {
@@ -26,6 +26,7 @@ namespace BmadGuard.Commands
         [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [Alias("Path")]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(BmadGuard.Completion.StoreCompleter))]
         public string? Store { get; set; }
 
         /// <summary>Configuration file with the limits (default: &lt;store&gt;/bmadguard.monitor.json when it exists).</summary>

@@ -14,7 +14,7 @@ namespace BmadGuard.Commands
     /// <c>bmadguard monitor --store STORE</c> (MonitorTaskTemplates.Render). Register-BmadMonitorTask installs it;
     /// on its own it shows exactly what would be installed.
     /// </summary>
-    [Cmdlet(VerbsCommon.Get, "BmadMonitorTaskDefinition")]
+    [Cmdlet(VerbsCommon.Get, "BmadMonitorTaskDefinition", HelpUri = "https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Get-BmadMonitorTaskDefinition.md")]
     [OutputType(typeof(BmadMonitorTaskDefinition))]
     public sealed class GetBmadMonitorTaskDefinitionCommand : PSCmdlet
     {
@@ -23,6 +23,7 @@ namespace BmadGuard.Commands
         /// <summary>The store directory. Default: $env:BMADGUARD_STORE, else the per-user default store.</summary>
         [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(BmadGuard.Completion.StoreCompleter))]
         public string? Store { get; set; }
 
         /// <summary>Systemd, Launchd or TaskScheduler (default: the one of this operating system).</summary>

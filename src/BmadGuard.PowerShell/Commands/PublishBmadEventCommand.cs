@@ -20,7 +20,7 @@ namespace BmadGuard.Commands
     /// for piped input and a piped hashtable (whose keys are not properties) binds to nothing. -Type or a positional
     /// type still selects Fields.
     /// </summary>
-    [Cmdlet(VerbsData.Publish, "BmadEvent", DefaultParameterSetName = InputObjectSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+    [Cmdlet(VerbsData.Publish, "BmadEvent", HelpUri = "https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Publish-BmadEvent.md", DefaultParameterSetName = InputObjectSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
     [OutputType(typeof(BmadEvent), ParameterSetName = new[] { FieldsSet, InputObjectSet })]
     [OutputType(typeof(BmadLegacyPublishResult), ParameterSetName = new[] { LegacySet })]
     public sealed class PublishBmadEventCommand : PSCmdlet, IDisposable
@@ -65,6 +65,7 @@ namespace BmadGuard.Commands
         [Parameter(ParameterSetName = FieldsSet)]
         [Parameter(ParameterSetName = InputObjectSet)]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(BmadGuard.Completion.StoreCompleter))]
         public string? Store { get; set; }
 
         /// <summary>
@@ -238,7 +239,7 @@ namespace BmadGuard.Commands
 
             var batch = _pending.ToArray();
             _pending.Clear();
-            _store ??= BmadCmdletSupport.OpenStore(this, _storePath, ErrorPrefix, TimeSpan.FromSeconds(LockTimeout));
+            _store ??= BmadCmdletSupport.OpenStore(this, _storePath, ErrorPrefix, TimeSpan.FromSeconds(LockTimeout), createDefaultStore: !MyInvocation.BoundParameters.ContainsKey(nameof(Store)));
             var drafts = new EventDraft[batch.Length];
             for (int i = 0; i < batch.Length; i++)
             {

@@ -15,7 +15,7 @@ namespace BmadGuard.Commands
     /// MonitorEventQueue as observer, and writes each event to the pipeline from the pipeline thread as it happens.
     /// Ctrl+C cancels the token: the monitor flushes its alerts, writes its last heartbeat and releases its lock.
     /// </summary>
-    [Cmdlet(VerbsLifecycle.Start, "BmadMonitor", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+    [Cmdlet(VerbsLifecycle.Start, "BmadMonitor", HelpUri = "https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Start-BmadMonitor.md", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
     [OutputType(typeof(BmadMonitorEvent))]
     public sealed class StartBmadMonitorCommand : PSCmdlet, IDisposable
     {
@@ -29,6 +29,7 @@ namespace BmadGuard.Commands
         /// <summary>The store directory. Default: $env:BMADGUARD_STORE, else the per-user default store.</summary>
         [Parameter(Position = 0)]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(BmadGuard.Completion.StoreCompleter))]
         public string? Store { get; set; }
 
         /// <summary>Legacy JSON files to guard as well (e.g. shared_context.json).</summary>

@@ -17,7 +17,7 @@ namespace BmadGuard.Commands
     /// disk: a directory is a store, a file is a JSON file, whichever parameter named it.
     /// One call into Core per item: StoreVerifier.Verify or JsonFileVerifier.Verify.
     /// </summary>
-    [Cmdlet(VerbsDiagnostic.Test, "BmadIntegrity", DefaultParameterSetName = StoreSet)]
+    [Cmdlet(VerbsDiagnostic.Test, "BmadIntegrity", HelpUri = "https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Test-BmadIntegrity.md", DefaultParameterSetName = StoreSet)]
     [OutputType(typeof(BmadIntegrityReport))]
     public sealed class TestBmadIntegrityCommand : PSCmdlet, IDisposable
     {
@@ -30,6 +30,7 @@ namespace BmadGuard.Commands
         /// <summary>The store directory (or a JSON file: it is checked as one). Default: $env:BMADGUARD_STORE, else the per-user default store.</summary>
         [Parameter(Position = 0, ParameterSetName = StoreSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(BmadGuard.Completion.StoreCompleter))]
         public string? Store { get; set; }
 
         /// <summary>A JSON file to check (a legacy bus file unless -Schema or -JsonOnly says otherwise), or a store directory.</summary>

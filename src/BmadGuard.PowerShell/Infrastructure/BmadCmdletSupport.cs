@@ -111,7 +111,12 @@ namespace BmadGuard.Infrastructure
         }
 
         /// <summary>Opens the store, turning a failure into a terminating error (nothing can proceed without it).</summary>
-        public static IEventStore OpenStore(PSCmdlet cmdlet, string storePath, string errorPrefix, TimeSpan? lockTimeout = null)
+        /// <remarks>
+        /// With <paramref name="createDefaultStore"/> (a writer given no -Store), the default store
+        /// ($env:BMADGUARD_STORE, else the per-user one) is created on first use, as the old bus created its file. A
+        /// store path given explicitly is never created here: it is an error naming New-BmadStore.
+        /// </remarks>
+        public static IEventStore OpenStore(PSCmdlet cmdlet, string storePath, string errorPrefix, TimeSpan? lockTimeout = null, bool createDefaultStore = false)
         {
             try
             {
@@ -119,6 +124,19 @@ namespace BmadGuard.Infrastructure
                 if (lockTimeout.HasValue)
                 {
                     options.LockTimeout = lockTimeout.Value;
+                }
+
+                if (createDefaultStore && !StorePaths.IsStore(storePath)
+                    && string.Equals(System.IO.Path.GetFullPath(StorePaths.DefaultStore()).TrimEnd(System.IO.Path.DirectorySeparatorChar), storePath.TrimEnd(System.IO.Path.DirectorySeparatorChar), StringComparison.Ordinal))
+                {
+                    var created = FileEventStore.Initialize(storePath, null, options, out bool isNew);
+                    if (isNew)
+                    {
+                        cmdlet.WriteVerbose($"Created the default store {storePath} (first use).");
+                    }
+
+                    WriteNotices(cmdlet, created);
+                    return created;
                 }
 
                 var store = FileEventStore.Open(storePath, options);
