@@ -131,7 +131,8 @@ Describe 'Install-BmadGuard' {
         $second = Install-BmadGuard -Store $store -Confirm:$false
         ($second | Where-Object Step -in @('Store', 'Backup', 'Configuration', 'MonitorTask')).Status | Should -Be @('Unchanged', 'Unchanged', 'Unchanged', 'Unchanged')
         @(Get-BmadBackup -Store $store).Count | Should -Be 1
-        Should -Invoke -ModuleName BmadGuard Invoke-BmadHealthCheck -Times 2 -ParameterFilter { $NoProbe }
+        # The health check is read-only (its probe writes no event), so it runs in full each time.
+        Should -Invoke -ModuleName BmadGuard Invoke-BmadHealthCheck -Times 2
     }
 
     It 'changes nothing with -WhatIf and shows every step' {
@@ -175,13 +176,16 @@ Describe 'Install-BmadGuard' {
             $ea = $PesterBoundParameters['ErrorAction']
             Write-Error -Message 'disk full' -ErrorId 'BackupBmadStoreStoreFull' -ErrorAction $(if ($null -ne $ea) { $ea } else { 'Continue' })
         }
-        $written = [System.Collections.Generic.List[object]]::new()
-        { Install-BmadGuard -Store (New-TestStorePath) -Confirm:$false | ForEach-Object { $written.Add($_) } } |
-            Should -Throw -ExpectedMessage '*disk full*'
+        # The failure is Install-BmadGuard's own error: it stops the deployment but honours the caller's -ErrorAction
+        # (it does not end the calling script by itself).
+        $errors = $null
+        $written = @(Install-BmadGuard -Store (New-TestStorePath) -Confirm:$false -ErrorVariable errors 2>$null)
+        ($errors | Out-String) | Should -Match 'disk full'
         # What was done before the failure is still shown.
         $written.Step | Should -Be @('Store')
         $written.Status | Should -Be @('Done')
         Should -Invoke -ModuleName BmadGuard Register-BmadMonitorTask -Times 0
+        { Install-BmadGuard -Store (New-TestStorePath) -Confirm:$false -ErrorAction Stop } | Should -Throw -ExpectedMessage '*disk full*'
     }
 }
 

@@ -361,7 +361,7 @@ Describe 'Errors name PowerShell commands' {
         $message = $null
         try { Get-BmadEvent -Store $missing -ErrorAction Stop } catch { $message = $_.Exception.Message }
         $message | Should -Match 'New-BmadStore'
-        $message | Should -Not -Match 'bmadguard '
+        $message | Should -Not -Match "'bmadguard [a-z]"
     }
 
     It 'the CLI names its own command for the same condition' -Skip:$script:NoCli {

@@ -114,6 +114,16 @@ namespace BmadGuard.Tests.Monitoring
         }
 
         [Fact]
+        public void LostSeqsAreDescribedSortedMergedAndWithTheRightNoun()
+        {
+            // The monitor once said "No verified backup holds seqs 10, 1..40".
+            Assert.Equal("seqs 1..40", BmadGuard.Core.Integrity.SeqRange.Describe(new[] { new BmadGuard.Core.Integrity.SeqRange(10, 10), new BmadGuard.Core.Integrity.SeqRange(1, 40) }));
+            Assert.Equal("seq 7", BmadGuard.Core.Integrity.SeqRange.Describe(new[] { new BmadGuard.Core.Integrity.SeqRange(7, 7) }));
+            Assert.Equal("seqs 1..3 and 5", BmadGuard.Core.Integrity.SeqRange.Describe(new[] { new BmadGuard.Core.Integrity.SeqRange(5, 5), new BmadGuard.Core.Integrity.SeqRange(1, 3) }));
+            Assert.Equal("seqs 1..4", BmadGuard.Core.Integrity.SeqRange.Describe(new[] { new BmadGuard.Core.Integrity.SeqRange(4, 4), new BmadGuard.Core.Integrity.SeqRange(1, 3) }));
+        }
+
+        [Fact]
         public void NonEmptyQuarantineDegradesHealthAndNamesTheFiles()
         {
             using var dir = new TempDir();
