@@ -85,14 +85,17 @@ function InvokeBmadServiceManager {
 
 function ResolveBmadTaskDefinition {
     # The unit, plist or task XML for a store, rendered by Core's templates through Get-BmadMonitorTaskDefinition.
-    param([string] $Store, [string] $Scope, [string] $User, [string] $Executable, [string] $ConfigPath, [string] $Platform)
-    $parameters = @{ Scope = $Scope; ErrorAction = 'Stop' }
+    # Its errors are handed back (not thrown): the calling function writes them as its own with $PSCmdlet.WriteError.
+    param([string] $Store, [string] $Scope, [string] $User, [string] $Executable, [string] $ConfigPath, [string] $Platform, [ref] $Errors)
+    $parameters = @{ Scope = $Scope; ErrorAction = 'SilentlyContinue'; ErrorVariable = 'definitionErrors' }
     if ($Store) { $parameters['Store'] = $Store }
     if ($User) { $parameters['User'] = $User }
     if ($Executable) { $parameters['Executable'] = $Executable }
     if ($ConfigPath) { $parameters['ConfigPath'] = $ConfigPath }
     if ($Platform) { $parameters['Platform'] = $Platform }
+    $definitionErrors = $null
     Get-BmadMonitorTaskDefinition @parameters
+    $Errors.Value = @($definitionErrors)
 }
 
 function ConvertBmadHealthToJUnit {
@@ -141,9 +144,19 @@ function ConvertBmadHealthToJUnit {
     [System.Text.Encoding]::UTF8.GetString($stream.ToArray())
 }
 
+function BmadFormatDuration {
+    # A TimeSpan as the configuration file writes durations: 500ms, 5s, 2m, 1h (the largest exact unit).
+    param([TimeSpan] $Duration)
+    $ms = [long]$Duration.TotalMilliseconds
+    if ($ms % 3600000 -eq 0 -and $ms -gt 0) { return "$($ms / 3600000)h" }
+    if ($ms % 60000 -eq 0 -and $ms -gt 0) { return "$($ms / 60000)m" }
+    if ($ms % 1000 -eq 0 -and $ms -gt 0) { return "$($ms / 1000)s" }
+    "${ms}ms"
+}
+
 function BmadMonitorConfigDocument {
     # The monitor and alert configuration Install-BmadGuard writes (keys as MonitorConfig reads them).
-    param([string] $Interval, [string] $OnDamage, [string] $BackupInterval, [string[]] $Files, [string] $SlackWebhook, [string] $Webhook)
+    param([string] $Interval, [string] $OnDamage, [string] $BackupInterval, [string[]] $Files, [string] $SlackWebhook, [string] $Webhook, [switch] $NoMonitor)
     $config = [ordered]@{
         interval       = $Interval
         onDamage       = $OnDamage.ToLowerInvariant()
@@ -154,6 +167,8 @@ function BmadMonitorConfigDocument {
     if ($SlackWebhook) { $alerts['slackWebhook'] = $SlackWebhook }
     if ($Webhook) { $alerts['webhook'] = $Webhook }
     if ($alerts.Count -gt 0) { $config['alerts'] = $alerts }
+    # No monitor installed on purpose (-NoMonitorTask): health does not count its absence as degradation.
+    if ($NoMonitor) { $config['health'] = [ordered]@{ requireMonitor = $false } }
     ConvertTo-Json -InputObject $config -Depth 5
 }
 
@@ -163,11 +178,12 @@ function BmadMonitorConfigDocument {
 
 function Invoke-BmadHealthCheck {
     # .ExternalHelp BmadGuard-Help.xml
-    [CmdletBinding(SupportsShouldProcess)]
+    [CmdletBinding(HelpUri = 'https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Invoke-BmadHealthCheck.md', SupportsShouldProcess)]
     [OutputType([psobject], [string])]
     param(
         [Parameter(Position = 0, ValueFromPipelineByPropertyName)]
         [ValidateNotNullOrEmpty()]
+        [ArgumentCompleter([BmadGuard.Completion.StoreCompleter])]
         [string] $Store,
 
         [ValidateNotNullOrEmpty()]
@@ -187,53 +203,27 @@ function Invoke-BmadHealthCheck {
         $common = BmadCommonParameters -Bound $PSBoundParameters -ErrorActionValue $ErrorActionPreference
         $storeArgs = @{}
         if ($Store) { $storeArgs['Store'] = $Store }
-        # Without a health report there is nothing to judge: stop, unless the caller chose otherwise with -ErrorAction.
-        $healthArgs = @{ ErrorAction = $(if ($PSBoundParameters.ContainsKey('ErrorAction')) { $ErrorActionPreference } else { 'Stop' }) }
+        # Without a health report there is nothing to judge: its errors become this command's (honouring the
+        # caller's -ErrorAction), and nothing else runs.
+        $healthArgs = @{ ErrorAction = 'SilentlyContinue'; ErrorVariable = 'healthErrors' }
         if ($Store) { $healthArgs['Store'] = $Store }
         if ($ConfigPath) { $healthArgs['ConfigPath'] = $ConfigPath }
         if ($NoProbe) { $healthArgs['NoProbe'] = $true }
 
         # Integrity, newest verified backup, monitor heartbeat, probe, disk, quarantine, outbox.
+        $healthErrors = $null
         $health = Get-BmadHealth @healthArgs
         if (-not $health) {
+            foreach ($e in @($healthErrors)) { $PSCmdlet.WriteError($e) }
             return
         }
+        # One health model, Core's (the checks and the status `bmadguard health` reports): rendered here, not recomputed.
         $checks = [System.Collections.Generic.List[object]]::new()
         foreach ($c in $health.Checks) {
             $checks.Add([pscustomobject]@{ Name = $c.Name; Status = $c.Status; Message = $c.Message; Evidence = $c.Evidence })
         }
-
-        # Backups that no longer match their manifest: a restore would refuse them.
-        $backups = @(Get-BmadBackup @storeArgs -ErrorAction SilentlyContinue)
-        $damaged = @($backups | Where-Object { $_.State -eq 'Damaged' })
-        $backupStatus = if ($damaged.Count -gt 0) { 'Degraded' } else { 'Healthy' }
-        $backupMessage = if ($damaged.Count -gt 0) {
-            "$($damaged.Count) of $($backups.Count) backup(s) are damaged: $(($damaged | ForEach-Object { $_.Name }) -join ', ')."
-        }
-        else {
-            "$($backups.Count) backup(s), none damaged."
-        }
-        $checks.Add([pscustomobject]@{ Name = 'backup-catalog'; Status = $backupStatus; Message = $backupMessage; Evidence = @{ backups = $backups.Count; damaged = $damaged.Count } })
-
-        # Monitor liveness, with what it last did.
-        $monitor = Get-BmadMonitor @storeArgs -ErrorAction SilentlyContinue
-        if ($monitor) {
-            $checks.Add([pscustomobject]@{
-                    Name     = 'monitor-status'
-                    Status   = $(if ($monitor.Alive) { 'Healthy' } else { 'Degraded' })
-                    Message  = $monitor.Summary
-                    Evidence = @{ alive = $monitor.Alive; pid = $monitor.Pid; lastAction = $monitor.LastAction }
-                })
-        }
-
-        $worst = 'Healthy'
-        foreach ($c in $checks) {
-            if ($c.Status -eq 'Unhealthy') { $worst = 'Unhealthy' }
-            elseif ($c.Status -eq 'Degraded' -and $worst -eq 'Healthy') { $worst = 'Degraded' }
-        }
-        $exitCode = 2
-        if ($worst -eq 'Healthy') { $exitCode = 0 }
-        elseif ($worst -eq 'Degraded') { $exitCode = 1 }
+        $worst = $health.Status
+        $exitCode = $health.ExitCode
         $report = [pscustomobject]@{
             PSTypeName = 'BmadGuard.HealthCheckResult'
             Store      = $health.Store
@@ -284,11 +274,12 @@ function Invoke-BmadHealthCheck {
 
 function Register-BmadMonitorTask {
     # .ExternalHelp BmadGuard-Help.xml
-    [CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'Medium')]
+    [CmdletBinding(HelpUri = 'https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Register-BmadMonitorTask.md', SupportsShouldProcess, ConfirmImpact = 'Medium')]
     [OutputType([psobject])]
     param(
         [Parameter(Position = 0, ValueFromPipelineByPropertyName)]
         [ValidateNotNullOrEmpty()]
+        [ArgumentCompleter([BmadGuard.Completion.StoreCompleter])]
         [string] $Store,
 
         [ValidateSet('User', 'System')]
@@ -314,8 +305,16 @@ function Register-BmadMonitorTask {
     )
 
     process {
+        # A failure is this command's error, reported with $PSCmdlet.WriteError: it honours the caller's
+        # -ErrorAction and never ends the calling script by itself (the steps inside stop at their first failure).
+        try {
         $account = if ($Credential -ne [System.Management.Automation.PSCredential]::Empty) { $Credential.UserName } else { $User }
-        $definition = ResolveBmadTaskDefinition -Store $Store -Scope $Scope -User $account -Executable $Executable -ConfigPath $ConfigPath -Platform $Platform
+        $definitionErrors = @()
+        $definition = ResolveBmadTaskDefinition -Store $Store -Scope $Scope -User $account -Executable $Executable -ConfigPath $ConfigPath -Platform $Platform -Errors ([ref]$definitionErrors)
+        if (-not $definition) {
+            foreach ($e in $definitionErrors) { $PSCmdlet.WriteError($e) }
+            return
+        }
         $result = [pscustomobject]@{
             PSTypeName  = 'BmadGuard.MonitorTask'
             Platform    = $definition.Platform
@@ -377,16 +376,21 @@ function Register-BmadMonitorTask {
             }
         }
         $result
+        }
+        catch {
+            $PSCmdlet.WriteError($_)
+        }
     }
 }
 
 function Unregister-BmadMonitorTask {
     # .ExternalHelp BmadGuard-Help.xml
-    [CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'Medium')]
+    [CmdletBinding(HelpUri = 'https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Unregister-BmadMonitorTask.md', SupportsShouldProcess, ConfirmImpact = 'Medium')]
     [OutputType([psobject])]
     param(
         [Parameter(Position = 0, ValueFromPipelineByPropertyName)]
         [ValidateNotNullOrEmpty()]
+        [ArgumentCompleter([BmadGuard.Completion.StoreCompleter])]
         [string] $Store,
 
         [ValidateSet('User', 'System')]
@@ -397,8 +401,16 @@ function Unregister-BmadMonitorTask {
     )
 
     process {
+        # A failure is this command's error, reported with $PSCmdlet.WriteError: it honours the caller's
+        # -ErrorAction and never ends the calling script by itself (the steps inside stop at their first failure).
+        try {
         # The name depends only on the store, so any executable renders it.
-        $definition = ResolveBmadTaskDefinition -Store $Store -Scope $Scope -Executable 'bmadguard' -Platform $Platform
+        $definitionErrors = @()
+        $definition = ResolveBmadTaskDefinition -Store $Store -Scope $Scope -Executable 'bmadguard' -Platform $Platform -Errors ([ref]$definitionErrors)
+        if (-not $definition) {
+            foreach ($e in $definitionErrors) { $PSCmdlet.WriteError($e) }
+            return
+        }
         $result = [pscustomobject]@{
             PSTypeName  = 'BmadGuard.MonitorTask'
             Platform    = $definition.Platform
@@ -442,16 +454,21 @@ function Unregister-BmadMonitorTask {
             Remove-Item -LiteralPath $definition.InstallPath -ErrorAction Stop -WhatIf:$false -Confirm:$false
         }
         $result
+        }
+        catch {
+            $PSCmdlet.WriteError($_)
+        }
     }
 }
 
 function Install-BmadGuard {
     # .ExternalHelp BmadGuard-Help.xml
-    [CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'Medium')]
+    [CmdletBinding(HelpUri = 'https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Install-BmadGuard.md', SupportsShouldProcess, ConfirmImpact = 'Medium')]
     [OutputType([psobject])]
     param(
         [Parameter(Position = 0)]
         [ValidateNotNullOrEmpty()]
+        [ArgumentCompleter([BmadGuard.Completion.StoreCompleter])]
         [string] $Store,
 
         [ValidateNotNullOrEmpty()]
@@ -460,14 +477,14 @@ function Install-BmadGuard {
         [ValidateNotNullOrEmpty()]
         [string] $BackupDestination,
 
-        [ValidatePattern('^\d+(\.\d+)?(ms|s|m|h|d)$')]
-        [string] $Interval = '5s',
+        [BmadGuard.DurationTransformation()]
+        [TimeSpan] $Interval = [TimeSpan]::FromSeconds(5),
 
         [ValidateSet('Alert', 'Repair', 'Restore')]
         [string] $OnDamage = 'Repair',
 
-        [ValidatePattern('^\d+(\.\d+)?(ms|s|m|h|d)$')]
-        [string] $BackupInterval = '1h',
+        [BmadGuard.DurationTransformation()]
+        [TimeSpan] $BackupInterval = [TimeSpan]::FromHours(1),
 
         [ValidateNotNullOrEmpty()]
         [string] $SlackWebhook,
@@ -491,134 +508,141 @@ function Install-BmadGuard {
         [switch] $NoMonitorTask
     )
 
-    # A deployment stops at the first failure unless the caller asked otherwise with -ErrorAction.
+    # A deployment stops at its first failing step (unless the caller chose another -ErrorAction): the failure is
+    # caught below and reported as this command's error, so it honours the caller's -ErrorAction and does not end
+    # the calling script by itself.
     $errorAction = if ($PSBoundParameters.ContainsKey('ErrorAction')) { $ErrorActionPreference } else { 'Stop' }
-    $common = BmadCommonParameters -Bound $PSBoundParameters -ErrorActionValue $errorAction
-    $whatIf = [bool]$WhatIfPreference
-    $storeArgs = @{}
-    if ($Store) { $storeArgs['Store'] = $Store }
-    # Each step is written as soon as it is done (and to the verbose stream), so a run that stops at a failing step
-    # still shows what it did before.
+    try {
+        $common = BmadCommonParameters -Bound $PSBoundParameters -ErrorActionValue $errorAction
+        $whatIf = [bool]$WhatIfPreference
+        $storeArgs = @{}
+        if ($Store) { $storeArgs['Store'] = $Store }
+        # Each step is written as soon as it is done (and to the verbose stream), so a run that stops at a failing step
+        # still shows what it did before.
 
-    # 1. Create or adopt the store.
-    $storePath = if ($Store) { $PSCmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($Store) } else { $null }
-    $existing = $storePath -and (Test-Path -LiteralPath ([System.IO.Path]::Combine($storePath, 'bmadguard.store.json')))
-    if ($existing) {
-        (BmadStep 'Store' 'Unchanged' "Adopted the existing store $storePath.")
-    }
-    else {
-        $newArgs = @{}
-        if ($Store) { $newArgs['Path'] = $Store }
-        $created = New-BmadStore @newArgs @common
-        if ($created) {
-            $storePath = $created.Path
-            (BmadStep 'Store' $(if ($created.Created) { 'Done' } else { 'Unchanged' }) "Store at $($created.Path).")
+        # 1. Create or adopt the store.
+        $storePath = if ($Store) { $PSCmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($Store) } else { $null }
+        $existing = $storePath -and (Test-Path -LiteralPath ([System.IO.Path]::Combine($storePath, 'bmadguard.store.json')))
+        if ($existing) {
+            (BmadStep 'Store' 'Unchanged' "Adopted the existing store $storePath.")
         }
         else {
-            (BmadStep 'Store' 'WouldDo' "Create the store $Store.")
-        }
-    }
-    $storeReady = -not $whatIf -or $existing
-
-    # 2. Import the legacy bus file (Import-BmadLegacyBus, when this build has it; importing is idempotent).
-    if ($LegacyBusPath) {
-        $import = Get-Command -Name Import-BmadLegacyBus -ErrorAction SilentlyContinue
-        if (-not $import) {
-            (BmadStep 'LegacyImport' 'Skipped' "Import-BmadLegacyBus is not available in this build: $LegacyBusPath was not imported (the monitor still guards it).")
-        }
-        elseif (-not $storeReady) {
-            (BmadStep 'LegacyImport' 'WouldDo' "Import $LegacyBusPath into the store.")
-        }
-        elseif (-not ($fileParameter = @('Path', 'LiteralPath', 'File') | Where-Object { $import.Parameters.ContainsKey($_) } | Select-Object -First 1)) {
-            (BmadStep 'LegacyImport' 'Skipped' "Import-BmadLegacyBus has no -Path, -LiteralPath or -File parameter: $LegacyBusPath was not imported.")
-        }
-        else {
-            $importArgs = @{ $fileParameter = $LegacyBusPath }
-            if ($import.Parameters.ContainsKey('Store') -and $storePath) { $importArgs['Store'] = $storePath }
-            $imported = @(& $import @importArgs @common)
-            # Importing again adds nothing (events already present are recognised): that run changed nothing.
-            $new = @($imported | Where-Object { $null -ne $_.PSObject.Properties['Imported'] } | ForEach-Object { [long]$_.Imported })
-            $newCount = ($new | Measure-Object -Sum).Sum
-            $importStatus = if ($whatIf) { 'WouldDo' } elseif ($new.Count -gt 0 -and $newCount -eq 0) { 'Unchanged' } else { 'Done' }
-            $importDetail = if ($new.Count -gt 0) { "Imported $LegacyBusPath`: $newCount new event(s)." } else { "Imported $LegacyBusPath." }
-            (BmadStep 'LegacyImport' $importStatus $importDetail)
-        }
-    }
-
-    # 3. The first backup, read back and verified (skipped when the store already has a verified backup: later
-    #    ones are the monitor's scheduled backups, so running the installer again changes nothing).
-    if (-not $storeReady) {
-        (BmadStep 'Backup' 'WouldDo' 'Take and verify the first backup.')
-    }
-    else {
-        $located = @{ Store = $storePath }
-        $current = Get-BmadBackup @located -ErrorAction SilentlyContinue |
-            Where-Object { $_.State -eq 'Verified' -and $_.Kind -eq 'backup' } |
-            Select-Object -First 1  # Get-BmadBackup lists newest first
-        if ($current) {
-            (BmadStep 'Backup' 'Unchanged' "The store has a verified backup: $($current.Name) (up to seq $($current.LastSeq)).")
-        }
-        else {
-            $backupArgs = @{ Store = $storePath }
-            if ($BackupDestination) { $backupArgs['Destination'] = $BackupDestination }
-            $backup = Backup-BmadStore @backupArgs @common
-            if ($backup) {
-                $verified = Get-BmadBackup @located -Name $backup.Name -Deep -ErrorAction Stop
-                if ($verified.State -ne 'Verified') {
-                    throw "The first backup $($backup.Name) did not verify: $($verified.Reason)"
-                }
-                (BmadStep 'Backup' 'Done' "Backup $($backup.Name): $($backup.EventCount) event(s), verified (deep).")
+            $newArgs = @{}
+            if ($Store) { $newArgs['Path'] = $Store }
+            $created = New-BmadStore @newArgs @common
+            if ($created) {
+                $storePath = $created.Path
+                (BmadStep 'Store' $(if ($created.Created) { 'Done' } else { 'Unchanged' }) "Store at $($created.Path).")
             }
             else {
-                (BmadStep 'Backup' 'WouldDo' 'Take and verify the first backup.')
+                (BmadStep 'Store' 'WouldDo' "Create the store $Store.")
             }
         }
-    }
+        $storeReady = -not $whatIf -or $existing
 
-    # 4. The monitor and alert configuration next to the store.
-    $configPath = if ($storePath) { [System.IO.Path]::Combine($storePath, 'bmadguard.monitor.json') } else { 'bmadguard.monitor.json' }
-    $files = @()
-    if ($LegacyBusPath) { $files += $PSCmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($LegacyBusPath) }
-    $document = BmadMonitorConfigDocument -Interval $Interval -OnDamage $OnDamage -BackupInterval $BackupInterval -Files $files -SlackWebhook $SlackWebhook -Webhook $Webhook
-    $installed = if (Test-Path -LiteralPath $configPath) { [System.IO.File]::ReadAllText($configPath) } else { $null }
-    if ($installed -eq $document) {
-        (BmadStep 'Configuration' 'Unchanged' "$configPath is up to date.")
-    }
-    elseif ($PSCmdlet.ShouldProcess($configPath, 'Write the monitor and alert configuration')) {
-        [System.IO.File]::WriteAllText($configPath, $document, [System.Text.UTF8Encoding]::new($false))
-        (BmadStep 'Configuration' 'Done' "Wrote $configPath (interval $Interval, on damage $OnDamage, backups every $BackupInterval).")
-    }
-    else {
-        (BmadStep 'Configuration' 'WouldDo' "Write $configPath.")
-    }
+        # 2. Import the legacy bus file (Import-BmadLegacyBus, when this build has it; importing is idempotent).
+        if ($LegacyBusPath) {
+            $import = Get-Command -Name Import-BmadLegacyBus -ErrorAction SilentlyContinue
+            if (-not $import) {
+                (BmadStep 'LegacyImport' 'Skipped' "Import-BmadLegacyBus is not available in this build: $LegacyBusPath was not imported (the monitor still guards it).")
+            }
+            elseif (-not $storeReady) {
+                (BmadStep 'LegacyImport' 'WouldDo' "Import $LegacyBusPath into the store.")
+            }
+            elseif (-not ($fileParameter = @('Path', 'LiteralPath', 'File') | Where-Object { $import.Parameters.ContainsKey($_) } | Select-Object -First 1)) {
+                (BmadStep 'LegacyImport' 'Skipped' "Import-BmadLegacyBus has no -Path, -LiteralPath or -File parameter: $LegacyBusPath was not imported.")
+            }
+            else {
+                $importArgs = @{ $fileParameter = $LegacyBusPath }
+                if ($import.Parameters.ContainsKey('Store') -and $storePath) { $importArgs['Store'] = $storePath }
+                $imported = @(& $import @importArgs @common)
+                # Importing again adds nothing (events already present are recognised): that run changed nothing.
+                $new = @($imported | Where-Object { $null -ne $_.PSObject.Properties['Imported'] } | ForEach-Object { [long]$_.Imported })
+                $newCount = ($new | Measure-Object -Sum).Sum
+                $importStatus = if ($whatIf) { 'WouldDo' } elseif ($new.Count -gt 0 -and $newCount -eq 0) { 'Unchanged' } else { 'Done' }
+                $importDetail = if ($new.Count -gt 0) { "Imported $LegacyBusPath`: $newCount new event(s)." } else { "Imported $LegacyBusPath." }
+                (BmadStep 'LegacyImport' $importStatus $importDetail)
+            }
+        }
 
-    # 5. The monitor as a scheduled task / service, with the store path explicit.
-    if ($NoMonitorTask) {
-        (BmadStep 'MonitorTask' 'Skipped' 'No monitor task registered (-NoMonitorTask).')
-    }
-    else {
-        $taskArgs = @{ Scope = $Scope }
-        if ($storePath) { $taskArgs['Store'] = $storePath } elseif ($Store) { $taskArgs['Store'] = $Store }
-        if ($User) { $taskArgs['User'] = $User }
-        if ($Credential -ne [System.Management.Automation.PSCredential]::Empty) { $taskArgs['Credential'] = $Credential }
-        if ($Executable) { $taskArgs['Executable'] = $Executable }
-        $task = Register-BmadMonitorTask @taskArgs @common
-        $status = 'Done'
-        if ($task.Status -eq 'Unchanged') { $status = 'Unchanged' }
-        elseif ($task.Status -eq 'WouldRegister') { $status = 'WouldDo' }
-        (BmadStep 'MonitorTask' $status "$($task.Platform) $($task.Name) ($($task.InstallPath)).")
-    }
+        # 3. The first backup, read back and verified (skipped when the store already has a verified backup: later
+        #    ones are the monitor's scheduled backups, so running the installer again changes nothing).
+        if (-not $storeReady) {
+            (BmadStep 'Backup' 'WouldDo' 'Take and verify the first backup.')
+        }
+        else {
+            $located = @{ Store = $storePath }
+            $current = Get-BmadBackup @located -ErrorAction SilentlyContinue |
+                Where-Object { $_.State -eq 'Verified' -and $_.Kind -eq 'backup' } |
+                Select-Object -First 1  # Get-BmadBackup lists newest first
+            if ($current) {
+                (BmadStep 'Backup' 'Unchanged' "The store has a verified backup: $($current.Name) (up to seq $($current.LastSeq)).")
+            }
+            else {
+                $backupArgs = @{ Store = $storePath }
+                if ($BackupDestination) { $backupArgs['Destination'] = $BackupDestination }
+                $backup = Backup-BmadStore @backupArgs @common
+                if ($backup) {
+                    $verified = Get-BmadBackup @located -Name $backup.Name -Deep -ErrorAction Stop
+                    if ($verified.State -ne 'Verified') {
+                        throw "The first backup $($backup.Name) did not verify: $($verified.Reason)"
+                    }
+                    (BmadStep 'Backup' 'Done' "Backup $($backup.Name): $($backup.EventCount) event(s), verified (deep).")
+                }
+                else {
+                    (BmadStep 'Backup' 'WouldDo' 'Take and verify the first backup.')
+                }
+            }
+        }
 
-    # 6. The health check (read-only; no alert from an installer).
-    if ($storeReady) {
-        # Without the round-trip probe: it publishes an event, and an installer run again (or under -WhatIf)
-        # changes nothing. The monitor probes on its own schedule.
-        $health = Invoke-BmadHealthCheck -Store $storePath -NoProbe -ErrorAction Continue -WhatIf:$false -Confirm:$false
-        $healthStatus = if ($health.Status -eq 'Unhealthy') { 'Failed' } else { 'Done' }
-        (BmadStep 'HealthCheck' $healthStatus "The store is $($health.Status).")
-    }
-    else {
-        (BmadStep 'HealthCheck' 'WouldDo' 'Run the health check.')
-    }
+        # 4. The monitor and alert configuration next to the store.
+        $configPath = if ($storePath) { [System.IO.Path]::Combine($storePath, 'bmadguard.monitor.json') } else { 'bmadguard.monitor.json' }
+        $files = @()
+        if ($LegacyBusPath) { $files += $PSCmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($LegacyBusPath) }
+        $intervalText = BmadFormatDuration $Interval
+    $backupIntervalText = BmadFormatDuration $BackupInterval
+    $document = BmadMonitorConfigDocument -Interval $intervalText -OnDamage $OnDamage -BackupInterval $backupIntervalText -Files $files -SlackWebhook $SlackWebhook -Webhook $Webhook -NoMonitor:$NoMonitorTask
+        $installed = if (Test-Path -LiteralPath $configPath) { [System.IO.File]::ReadAllText($configPath) } else { $null }
+        if ($installed -eq $document) {
+            (BmadStep 'Configuration' 'Unchanged' "$configPath is up to date.")
+        }
+        elseif ($PSCmdlet.ShouldProcess($configPath, 'Write the monitor and alert configuration')) {
+            [System.IO.File]::WriteAllText($configPath, $document, [System.Text.UTF8Encoding]::new($false))
+            (BmadStep 'Configuration' 'Done' "Wrote $configPath (interval $intervalText, on damage $OnDamage, backups every $backupIntervalText).")
+        }
+        else {
+            (BmadStep 'Configuration' 'WouldDo' "Write $configPath.")
+        }
 
+        # 5. The monitor as a scheduled task / service, with the store path explicit.
+        if ($NoMonitorTask) {
+            (BmadStep 'MonitorTask' 'Skipped' 'No monitor task registered (-NoMonitorTask).')
+        }
+        else {
+            $taskArgs = @{ Scope = $Scope }
+            if ($storePath) { $taskArgs['Store'] = $storePath } elseif ($Store) { $taskArgs['Store'] = $Store }
+            if ($User) { $taskArgs['User'] = $User }
+            if ($Credential -ne [System.Management.Automation.PSCredential]::Empty) { $taskArgs['Credential'] = $Credential }
+            if ($Executable) { $taskArgs['Executable'] = $Executable }
+            $task = Register-BmadMonitorTask @taskArgs @common
+            $status = 'Done'
+            if ($task.Status -eq 'Unchanged') { $status = 'Unchanged' }
+            elseif ($task.Status -eq 'WouldRegister') { $status = 'WouldDo' }
+            (BmadStep 'MonitorTask' $status "$($task.Platform) $($task.Name) ($($task.InstallPath)).")
+        }
+
+        # 6. The health check (read-only; no alert from an installer).
+        if ($storeReady) {
+            # The health check is read-only (its probe writes no event), so an installer run again changes nothing.
+            $health = Invoke-BmadHealthCheck -Store $storePath -ErrorAction Continue -WhatIf:$false -Confirm:$false
+            $healthStatus = if ($health.Status -eq 'Unhealthy') { 'Failed' } else { 'Done' }
+            (BmadStep 'HealthCheck' $healthStatus "The store is $($health.Status).")
+        }
+        else {
+            (BmadStep 'HealthCheck' 'WouldDo' 'Run the health check.')
+        }
+    }
+    catch {
+        $PSCmdlet.WriteError($_)
+    }
 }

@@ -22,7 +22,8 @@ BeforeAll {
     }
 
     function New-FakeHealth([string] $Status, [object[]] $Checks) {
-        [pscustomobject]@{ Store = '/fake/store'; Status = $Status; Checks = $Checks; Time = [DateTimeOffset]::UtcNow; Duration = [TimeSpan]::FromMilliseconds(12) }
+        $code = switch ($Status) { 'Healthy' { 0 } 'Degraded' { 1 } default { 2 } }
+        [pscustomobject]@{ Store = '/fake/store'; Status = $Status; ExitCode = $code; Checks = $Checks; Time = [DateTimeOffset]::UtcNow; Duration = [TimeSpan]::FromMilliseconds(12) }
     }
 }
 
@@ -58,14 +59,13 @@ Describe 'Invoke-BmadHealthCheck' {
         $LASTEXITCODE | Should -Be $Code
     }
 
-    It 'counts damaged backups and a dead monitor as Degraded' {
-        Mock -ModuleName BmadGuard Get-BmadHealth { New-FakeHealth 'Healthy' @(New-FakeCheck 'integrity' 'Healthy') }
-        Mock -ModuleName BmadGuard Get-BmadBackup { [pscustomobject]@{ Name = 'b1'; State = 'Damaged' } }
-        Mock -ModuleName BmadGuard Get-BmadMonitor { [pscustomobject]@{ Alive = $false; Pid = $null; LastAction = $null; Summary = 'No monitor' } }
+    It "renders Core's report as it is: no check added, the status not recomputed (one health model)" {
+        Mock -ModuleName BmadGuard Get-BmadHealth { New-FakeHealth 'Degraded' @((New-FakeCheck 'backup-catalog' 'Degraded'), (New-FakeCheck 'monitor' 'Degraded')) }
         $report = Invoke-BmadHealthCheck -Store '/fake/store'
         $report.Status | Should -Be 'Degraded'
-        ($report.Checks | Where-Object Name -eq 'backup-catalog').Message | Should -Match 'b1'
-        ($report.Checks | Where-Object Name -eq 'monitor-status').Status | Should -Be 'Degraded'
+        @($report.Checks.Name) | Should -Be @('backup-catalog', 'monitor')
+        Should -Invoke -ModuleName BmadGuard Get-BmadBackup -Times 0
+        Should -Invoke -ModuleName BmadGuard Get-BmadMonitor -Times 0
     }
 
     It 'alerts through Send-BmadAlert with -Alert when not healthy, passing -ErrorAction on' {
@@ -88,7 +88,7 @@ Describe 'Invoke-BmadHealthCheck' {
         Mock -ModuleName BmadGuard Get-BmadHealth { New-FakeHealth 'Degraded' @((New-FakeCheck 'integrity' 'Healthy'), (New-FakeCheck 'backup' 'Degraded')) }
         [xml] $xml = Invoke-BmadHealthCheck -Store '/fake/store' -OutputFormat JUnit
         $xml.testsuites.failures | Should -Be '1'
-        @($xml.testsuites.testsuite.testcase).Count | Should -Be 4
+        @($xml.testsuites.testsuite.testcase).Count | Should -Be 2
         ($xml.testsuites.testsuite.testcase | Where-Object name -eq 'backup').failure.type | Should -Be 'Degraded'
     }
 
@@ -131,7 +131,8 @@ Describe 'Install-BmadGuard' {
         $second = Install-BmadGuard -Store $store -Confirm:$false
         ($second | Where-Object Step -in @('Store', 'Backup', 'Configuration', 'MonitorTask')).Status | Should -Be @('Unchanged', 'Unchanged', 'Unchanged', 'Unchanged')
         @(Get-BmadBackup -Store $store).Count | Should -Be 1
-        Should -Invoke -ModuleName BmadGuard Invoke-BmadHealthCheck -Times 2 -ParameterFilter { $NoProbe }
+        # The health check is read-only (its probe writes no event), so it runs in full each time.
+        Should -Invoke -ModuleName BmadGuard Invoke-BmadHealthCheck -Times 2
     }
 
     It 'changes nothing with -WhatIf and shows every step' {
@@ -175,13 +176,16 @@ Describe 'Install-BmadGuard' {
             $ea = $PesterBoundParameters['ErrorAction']
             Write-Error -Message 'disk full' -ErrorId 'BackupBmadStoreStoreFull' -ErrorAction $(if ($null -ne $ea) { $ea } else { 'Continue' })
         }
-        $written = [System.Collections.Generic.List[object]]::new()
-        { Install-BmadGuard -Store (New-TestStorePath) -Confirm:$false | ForEach-Object { $written.Add($_) } } |
-            Should -Throw -ExpectedMessage '*disk full*'
+        # The failure is Install-BmadGuard's own error: it stops the deployment but honours the caller's -ErrorAction
+        # (it does not end the calling script by itself).
+        $errors = $null
+        $written = @(Install-BmadGuard -Store (New-TestStorePath) -Confirm:$false -ErrorVariable errors 2>$null)
+        ($errors | Out-String) | Should -Match 'disk full'
         # What was done before the failure is still shown.
         $written.Step | Should -Be @('Store')
         $written.Status | Should -Be @('Done')
         Should -Invoke -ModuleName BmadGuard Register-BmadMonitorTask -Times 0
+        { Install-BmadGuard -Store (New-TestStorePath) -Confirm:$false -ErrorAction Stop } | Should -Throw -ExpectedMessage '*disk full*'
     }
 }
 

@@ -27,7 +27,7 @@ namespace BmadGuard.Cli
             }
             catch (BmadGuardException ex)
             {
-                Console.Error.WriteLine($"bmadguard: {ex.Code}: {ex.Message}");
+                Console.Error.WriteLine($"bmadguard: {ex.Code}: {ex.Message}{Advice(ex)}");
                 return ex.Kind == FailureKind.InvalidInput ? ExitCodes.Usage : ExitCodes.StoreProblem;
             }
             catch (OperationCanceledException)
@@ -107,6 +107,26 @@ namespace BmadGuard.Cli
                     throw new BmadGuardException(ErrorCodes.InvalidUtf8, FailureKind.InvalidInput,
                         $"{option} is not valid UTF-8 (first bad byte at offset {ex.Index}); it was not stored, because storing it would replace that byte with U+FFFD.");
                 }
+            }
+        }
+
+        /// <summary>
+        /// What to run next, in the CLI's own commands: Core's messages describe the problem only, and each front end
+        /// (this one, the PowerShell cmdlets) names its own commands.
+        /// </summary>
+        public static string Advice(BmadGuardException ex)
+        {
+            string store = ex.Path ?? "DIR";
+            switch (ex.Code)
+            {
+                case ErrorCodes.StoreNotFound:
+                    return $" Create one with 'bmadguard init --store {store}'.";
+                case ErrorCodes.StoreDamaged:
+                    return " Run 'bmadguard verify --store DIR' for a full report, then 'bmadguard repair --store DIR' or 'bmadguard restore --store DIR'.";
+                case ErrorCodes.MonitorAlreadyRunning:
+                    return " See 'bmadguard monitor --status --store DIR'.";
+                default:
+                    return string.Empty;
             }
         }
 

@@ -261,7 +261,7 @@ namespace BmadGuard.Cli
         {
             var store = CliSupport.StoreOption();
             var config = new Option<string?>("--config") { Description = $"Configuration file for the limits (default: <store>/{MonitorConfig.FileName} when it exists)." };
-            var cmd = new Command("health", "Health report as JSON: integrity, newest verified backup, monitor heartbeat, round-trip probe, free disk, quarantine, outbox. Exit 0 healthy, 1 degraded, 2 unhealthy.")
+            var cmd = new Command("health", "Health report as JSON (read-only: writes no event): integrity, newest verified backup, damaged backups, monitor, write-path probe, free disk, quarantine, outbox. Exit 0 healthy, 1 degraded, 2 unhealthy.")
             {
                 store, config,
             };

@@ -86,13 +86,24 @@ namespace BmadGuard.Core.Health
     }
 
     /// <summary>
-    /// Builds the health report: integrity (quick check), newest verified backup against a limit, monitor
-    /// heartbeat, round-trip probe (publish <c>bmadguard.probe</c>, read it back), free disk space, quarantine,
-    /// and the outbox. Each check is independent: one failing never hides the others.
+    /// Builds the health report, the one health model both front ends render (`bmadguard health` as JSON,
+    /// Get-BmadHealth / Invoke-BmadHealthCheck as objects): integrity (quick check), newest verified backup against a
+    /// limit, damaged backups in the catalog, the monitor (heartbeat and what it last did), a read-only probe of the
+    /// write path, free disk space, quarantine, and the outbox. Each check is independent: one failing never hides
+    /// the others.
+    /// <para>
+    /// A health check changes nothing it checks: it appends no event (consumers would receive it, and a damaged store
+    /// would grow), takes no backup, moves no consumer. The probe proves the write path without the log: see
+    /// <see cref="Probe"/>.
+    /// </para>
     /// </summary>
     public static class HealthChecker
     {
+        /// <summary>The reserved event type older versions published as their round-trip probe (no longer written).</summary>
         public const string ProbeType = "bmadguard.probe";
+
+        /// <summary>The prefix of the probe's scratch directory inside the store (created 0700, removed at once).</summary>
+        public const string ScratchPrefix = ".bmadguard-health-";
 
         public static HealthReport Run(string store, HealthSettings? settings = null, IStoreInspector? inspector = null, IBackupTaker? backups = null, bool probe = true, CancellationToken cancellationToken = default)
             => Run(store, settings, inspector, backups, probe, null, cancellationToken);
@@ -105,15 +116,17 @@ namespace BmadGuard.Core.Health
             backups ??= new Integration.StoreBackupTaker();
             store = Path.GetFullPath(store);
             var clock = Stopwatch.StartNew();
+            var integrity = Guard("integrity", () => Integrity(store, inspector, cancellationToken));
             var checks = new List<HealthCheck>
             {
-                Guard("integrity", () => Integrity(store, inspector, cancellationToken)),
+                integrity,
                 Guard("backup", () => Backup(store, backups, settings)),
-                Guard("monitor", () => Monitor(store)),
+                Guard("backup-catalog", () => BackupCatalogCheck(store, cancellationToken)),
+                Guard("monitor", () => Monitor(store, settings)),
             };
             if (probe)
             {
-                checks.Add(Guard("probe", () => Probe(store, cancellationToken).Check));
+                checks.Add(Guard("probe", () => Probe(store, integrity.Status == HealthStatus.Healthy, cancellationToken).Check));
             }
 
             checks.Add(Guard("disk", () => Disk(store, settings)));
@@ -177,24 +190,53 @@ namespace BmadGuard.Core.Health
                 : new HealthCheck("backup", HealthStatus.Degraded, $"Newest verified backup '{newest.Name}' is {age.TotalHours:0.0} h old, over the limit of {settings.MaxBackupAge.TotalHours:0.#} h.", evidence);
         }
 
-        public static HealthCheck Monitor(string store)
+        /// <summary>Backups that no longer match their manifest (quick check): a restore would refuse them.</summary>
+        public static HealthCheck BackupCatalogCheck(string store, CancellationToken ct)
+        {
+            var all = BmadGuard.Core.Backup.BackupCatalog.List(store, null, BmadGuard.Core.Backup.BackupCheck.Quick, null, ct);
+            var damaged = all.Where(b => b.State == BmadGuard.Core.Backup.BackupState.Damaged).Select(b => b.Name).ToList();
+            var evidence = new Dictionary<string, object?> { ["backups"] = all.Count, ["damaged"] = damaged.Count, ["damagedNames"] = damaged };
+            return damaged.Count == 0
+                ? new HealthCheck("backup-catalog", HealthStatus.Healthy, $"{all.Count} backup(s), none damaged.", evidence)
+                : new HealthCheck("backup-catalog", HealthStatus.Degraded, $"{damaged.Count} of {all.Count} backup(s) are damaged: {string.Join(", ", damaged)}.", evidence);
+        }
+
+        public static HealthCheck Monitor(string store) => Monitor(store, new HealthSettings());
+
+        /// <summary>
+        /// The monitor, reported once: alive (heartbeat fresh and lock held), with what it last did. A monitor that is
+        /// not running is Degraded, unless the configuration says none is expected (<c>health.requireMonitor: false</c>,
+        /// which Install-BmadGuard -NoMonitorTask writes): a monitor deliberately not installed is not degradation.
+        /// </summary>
+        public static HealthCheck Monitor(string store, HealthSettings settings)
         {
             var s = MonitorStatus.Read(store);
+            var view = MonitorStatusView.From(s);
             var evidence = new Dictionary<string, object?>
             {
                 ["alive"] = s.Alive,
+                ["required"] = settings.RequireMonitor,
                 ["lockHeld"] = s.LockHeld,
                 ["pid"] = s.Pid,
                 ["heartbeat"] = s.Heartbeat,
                 ["heartbeatAgeSeconds"] = s.HeartbeatAge.HasValue ? Math.Round(s.HeartbeatAge.Value.TotalSeconds, 3) : (object?)null,
                 ["writeErrors"] = s.WriteErrors,
                 ["lastWriteError"] = s.LastWriteError,
+                ["lastAction"] = view.LastAction,
+                ["lastActionOutcome"] = view.LastActionOutcome,
             };
-            // A monitor that cannot write its heartbeat, audit log or metrics is not doing its job: degraded.
-            return new HealthCheck("monitor", s.Alive && s.WriteErrors == 0 ? HealthStatus.Healthy : HealthStatus.Degraded, s.Summary, evidence);
+            if (s.Alive)
+            {
+                // A monitor that cannot write its heartbeat, audit log or metrics is not doing its job: degraded.
+                return new HealthCheck("monitor", s.WriteErrors == 0 ? HealthStatus.Healthy : HealthStatus.Degraded, s.Summary, evidence);
+            }
+
+            return settings.RequireMonitor
+                ? new HealthCheck("monitor", HealthStatus.Degraded, s.Summary, evidence)
+                : new HealthCheck("monitor", HealthStatus.Healthy, s.Summary + " None is expected (health.requireMonitor is false).", evidence);
         }
 
-        /// <summary>The round trip, also used by the monitor for its publish-latency metric.</summary>
+        /// <summary>The probe, also used by the monitor for its write-latency metric.</summary>
         public sealed class ProbeResult
         {
             public ProbeResult(HealthCheck check, TimeSpan? publishLatency, TimeSpan? roundTrip)
@@ -205,42 +247,92 @@ namespace BmadGuard.Core.Health
             }
 
             public HealthCheck Check { get; }
+
+            /// <summary>Writing and fsyncing the scratch file: what a publish's write and fsync cost on this file system.</summary>
             public TimeSpan? PublishLatency { get; }
+
+            /// <summary>The whole probe: the writers' lock taken and released, and the scratch file written, fsynced and removed.</summary>
             public TimeSpan? RoundTrip { get; }
         }
 
-        /// <summary>Publishes a <c>bmadguard.probe</c> event (reserved type) and reads it back by seq, comparing ids.</summary>
-        public static ProbeResult Probe(string store, CancellationToken ct)
+        public static ProbeResult Probe(string store, CancellationToken ct) => Probe(store, true, ct);
+
+        /// <summary>
+        /// Proves the write path without touching the log: takes the writers' lock (as a publish would, released at
+        /// once, so no writer waits longer than a publish makes it wait) and writes, fsyncs and removes a scratch file
+        /// in a scratch directory created owner-only inside the store. It appends no event, changes no file of the
+        /// store, and is skipped on a damaged store (the integrity check reports the damage; nothing is written next
+        /// to it).
+        /// </summary>
+        public static ProbeResult Probe(string store, bool storeIntact, CancellationToken ct)
         {
-            string id = "probe-" + Guid.NewGuid().ToString("N");
+            store = Path.GetFullPath(store);
+            if (!storeIntact)
+            {
+                return new ProbeResult(new HealthCheck("probe", HealthStatus.Healthy, "Skipped: the integrity check found damage, and nothing is written to a damaged store.",
+                    new Dictionary<string, object?> { ["skipped"] = true }), null, null);
+            }
+
             var clock = Stopwatch.StartNew();
+            string lockPath = Path.Combine(store, StorePaths.LockFileName);
+            string scratch = Path.Combine(store, ScratchPrefix + ProcessInfo.Pid.ToString(CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N"));
             try
             {
-                using var s = FileEventStore.Open(store, new StoreOpenOptions { LockTimeout = TimeSpan.FromSeconds(5) });
-                var draft = EventDraft.FromObject(ProbeType, "bmadguard-health", null, new Dictionary<string, object?> { ["host"] = Environment.MachineName, ["pid"] = ProcessInfo.Pid });
-                var published = s.PublishWithIds(new[] { (draft, (string?)id) }, allowReserved: true, null, ct)[0];
-                var publishLatency = clock.Elapsed;
-                EventRecord? back = s.Read(new EventQuery { After = published.Seq - 1, Type = ProbeType }, ct).FirstOrDefault();
+                TimeSpan lockWait = TimeSpan.Zero;
+                if (File.Exists(lockPath))
+                {
+                    // Taken and released without writing: the lock file's bytes (the writer epoch) are not touched.
+                    using (StoreLock.Acquire(lockPath, TimeSpan.FromSeconds(5), ct))
+                    {
+                        lockWait = clock.Elapsed;
+                    }
+                }
+
+                var io = OsStorageIO.Instance;
+                var writeClock = Stopwatch.StartNew();
+                io.CreateDirectory(scratch);
+                string file = Path.Combine(scratch, "probe");
+                byte[] bytes = System.Text.Encoding.ASCII.GetBytes("bmadguard health probe\n");
+                using (var s = io.OpenForWrite(file, createNew: true))
+                {
+                    s.Write(bytes, 0, bytes.Length);
+                    io.Sync(s);
+                }
+
+                var writeLatency = writeClock.Elapsed;
+                File.Delete(file);
+                Directory.Delete(scratch);
                 var roundTrip = clock.Elapsed;
                 var evidence = new Dictionary<string, object?>
                 {
-                    ["seq"] = published.Seq,
-                    ["id"] = id,
-                    ["publishMs"] = Math.Round(publishLatency.TotalMilliseconds, 3),
+                    ["lockWaitMs"] = Math.Round(lockWait.TotalMilliseconds, 3),
+                    ["writeFsyncMs"] = Math.Round(writeLatency.TotalMilliseconds, 3),
                     ["roundTripMs"] = Math.Round(roundTrip.TotalMilliseconds, 3),
                 };
-                if (back == null || back.Id != id)
-                {
-                    return new ProbeResult(new HealthCheck("probe", HealthStatus.Unhealthy, $"The probe event (seq {published.Seq}) was acknowledged but could not be read back.", evidence), publishLatency, null);
-                }
-
-                return new ProbeResult(new HealthCheck("probe", HealthStatus.Healthy, $"Published and read back a probe event (seq {published.Seq}) in {roundTrip.TotalMilliseconds:0.0} ms.", evidence), publishLatency, roundTrip);
+                return new ProbeResult(new HealthCheck("probe", HealthStatus.Healthy,
+                    $"The writers' lock was taken and released, and a scratch file was written, fsynced and removed in {roundTrip.TotalMilliseconds:0.0} ms (no event written).", evidence),
+                    writeLatency, roundTrip);
             }
-            catch (BmadGuardException ex)
+            catch (Exception ex) when (ex is BmadGuardException || ex is IOException || ex is UnauthorizedAccessException)
             {
-                var status = ex.Code == ErrorCodes.LockTimeout ? HealthStatus.Degraded : HealthStatus.Unhealthy;
-                return new ProbeResult(new HealthCheck("probe", status, $"The round-trip probe failed: {ex.Message}",
-                    new Dictionary<string, object?> { ["error"] = ex.Code, ["elapsedMs"] = Math.Round(clock.Elapsed.TotalMilliseconds, 3) }), null, null);
+                TryRemove(scratch);
+                var status = ex is BmadGuardException b && b.Code == ErrorCodes.LockTimeout ? HealthStatus.Degraded : HealthStatus.Unhealthy;
+                return new ProbeResult(new HealthCheck("probe", status, $"The write-path probe failed: {ex.Message}",
+                    new Dictionary<string, object?> { ["error"] = ex is BmadGuardException e ? e.Code : ex.GetType().Name, ["elapsedMs"] = Math.Round(clock.Elapsed.TotalMilliseconds, 3) }), null, null);
+            }
+        }
+
+        private static void TryRemove(string scratch)
+        {
+            try
+            {
+                if (Directory.Exists(scratch))
+                {
+                    Directory.Delete(scratch, recursive: true); // only our own scratch file: nothing of the store
+                }
+            }
+            catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException)
+            {
             }
         }
 

@@ -160,7 +160,7 @@ namespace BmadGuard.Core.Integration
             {
                 _lost.Set(store, lost);
                 return new HealResult(HealOutcome.NotPossible,
-                    $"Repair alone would lose seqs {string.Join(", ", lost!)} (damage inside the log); nothing was changed. A verified backup is needed.");
+                    $"Repair alone would lose {SeqRange.Describe(lost)} (damage inside the log); nothing was changed. A verified backup is needed.");
             }
             catch (BmadGuardException ex)
             {
@@ -173,7 +173,7 @@ namespace BmadGuard.Core.Integration
             if (report.Lost.Count > 0)
             {
                 // Cannot happen through this hook (it stops before placeholders), but say so if it does.
-                return new HealResult(HealOutcome.Failed, $"Repair lost seqs {string.Join(", ", report.Lost.Select(l => l.First + ".." + l.Last))}: {what}",
+                return new HealResult(HealOutcome.Failed, $"Repair lost {SeqRange.Describe(report.Lost.Select(l => new SeqRange(l.First, l.Last)))}: {what}",
                     moved.Select(a => a.QuarantinePath!).ToList(), report.BytesMoved);
             }
 
@@ -198,7 +198,7 @@ namespace BmadGuard.Core.Integration
                 if (r == null)
                 {
                     return new HealResult(HealOutcome.NotPossible,
-                        $"No verified backup holds seqs {string.Join(", ", lost ?? Array.Empty<SeqRange>())}; the store was not touched. Restore an older state by hand (bmadguard restore) or repair with loss (bmadguard repair --store, which marks lost seqs).");
+                        $"No verified backup holds {SeqRange.Describe(lost)}; the store was not touched. What is left: restoring an older backup by hand, or a repair that accepts the loss (it marks the lost seqs with placeholders).");
                 }
 
                 _lost.Set(store, null);

@@ -40,6 +40,36 @@ namespace BmadGuard.Core.Integrity
         public long Count => Last - First + 1;
 
         public override string ToString() => First == Last ? First.ToString(CultureInfo.InvariantCulture) : $"{First}..{Last}";
+
+        /// <summary>
+        /// Ranges as a person reads them: sorted, overlapping and adjacent ones merged, with the noun agreeing
+        /// ("seq 7", "seqs 1..40", "seqs 1..40 and 45"), never "seqs 10, 1..40".
+        /// </summary>
+        public static string Describe(System.Collections.Generic.IEnumerable<SeqRange>? ranges)
+        {
+            var merged = new System.Collections.Generic.List<SeqRange>();
+            foreach (var r in System.Linq.Enumerable.OrderBy(ranges ?? System.Array.Empty<SeqRange>(), x => x.First))
+            {
+                if (merged.Count > 0 && r.First <= merged[merged.Count - 1].Last + 1)
+                {
+                    var last = merged[merged.Count - 1];
+                    merged[merged.Count - 1] = new SeqRange(last.First, System.Math.Max(last.Last, r.Last));
+                }
+                else
+                {
+                    merged.Add(r);
+                }
+            }
+
+            if (merged.Count == 0)
+            {
+                return "no seqs";
+            }
+
+            string noun = merged.Count == 1 && merged[0].First == merged[0].Last ? "seq " : "seqs ";
+            var parts = System.Linq.Enumerable.ToList(System.Linq.Enumerable.Select(merged, m => m.ToString()));
+            return noun + (parts.Count == 1 ? parts[0] : string.Join(", ", System.Linq.Enumerable.Take(parts, parts.Count - 1)) + " and " + parts[parts.Count - 1]);
+        }
     }
 
     /// <summary>

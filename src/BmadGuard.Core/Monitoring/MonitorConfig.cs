@@ -66,6 +66,9 @@ namespace BmadGuard.Core.Monitoring
         public TimeSpan MaxBackupAge { get; set; } = TimeSpan.FromHours(26);
         public long MinFreeBytes { get; set; } = 100L * 1024 * 1024;
         public long CriticalFreeBytes { get; set; } = 10L * 1024 * 1024;
+
+        /// <summary>Whether a monitor not running degrades health (false when none was installed on purpose).</summary>
+        public bool RequireMonitor { get; set; } = true;
     }
 
     /// <summary>
@@ -79,7 +82,7 @@ namespace BmadGuard.Core.Monitoring
     ///   "alerts": { "slackWebhook": "https://hooks.slack.com/services/…", "webhook": "https://…",
     ///               "smtp": { "host": "mail", "port": 25, "from": "bmad@x", "to": ["ops@x"], "username": "u", "passwordEnv": "SMTP_PASSWORD" },
     ///               "dedupeWindow": "10m", "escalateAfter": "30m", "minSeverity": "warning", "retries": 3, "retryDelay": "500ms", "timeout": "10s" },
-    ///   "health": { "maxBackupAge": "26h", "minFreeBytes": 104857600 },
+    ///   "health": { "maxBackupAge": "26h", "minFreeBytes": 104857600, "requireMonitor": true },
     ///   "outbox": { "reserveBytes": 1048576, "reserveFloorBytes": 67108864 } }
     /// </code>
     /// </summary>
@@ -106,7 +109,7 @@ namespace BmadGuard.Core.Monitoring
         /// </summary>
         public TimeSpan BackupReverify { get; set; } = TimeSpan.FromHours(24);
 
-        /// <summary>How often the monitor publishes a <c>bmadguard.probe</c> round trip (publish latency metric); zero for never.</summary>
+        /// <summary>How often the monitor runs the write-path probe (HealthChecker.Probe: no event is written; its write+fsync time feeds the publish-latency metric); zero for never.</summary>
         public TimeSpan ProbeInterval { get; set; } = TimeSpan.FromMinutes(15);
 
         public AlertSettings Alerts { get; set; } = new AlertSettings();
@@ -311,6 +314,7 @@ namespace BmadGuard.Core.Monitoring
                     case "maxBackupAge": h.MaxBackupAge = Durations.Parse(Str(p), "health.maxBackupAge"); break;
                     case "minFreeBytes": h.MinFreeBytes = Long(p); break;
                     case "criticalFreeBytes": h.CriticalFreeBytes = Long(p); break;
+                    case "requireMonitor": h.RequireMonitor = p.Value.ValueKind != JsonValueKind.False; break;
                     default: throw Unknown(p.Name, "health", path);
                 }
             }

@@ -35,7 +35,7 @@ namespace BmadGuard.Core.Monitoring
                     ? $" ({status.By}, running since {status.Started?.ToString("o", CultureInfo.InvariantCulture)})"
                     : "";
                 throw new BmadGuardException(ErrorCodes.MonitorAlreadyRunning, FailureKind.StoreProblem,
-                    $"A monitor is already running for the store '{store}'{who}. Only one monitor per store; see 'bmadguard monitor --status --store {store}'.",
+                    $"A monitor is already running for the store '{store}'{who}. Only one monitor runs per store.",
                     lockPath);
             }
         }

@@ -191,8 +191,8 @@ namespace BmadGuard.Core.Storage
             {
                 throw new BmadGuardException(ErrorCodes.StoreNotFound, FailureKind.StoreProblem,
                     Directory.Exists(root)
-                        ? $"'{root}' is not a BmadGuard store (no {StorePaths.MetaFileName}). Create one with 'bmadguard init --store {root}' or New-BmadStore."
-                        : $"No BmadGuard store at '{root}'. Create one with 'bmadguard init --store {root}' or New-BmadStore.", root);
+                        ? $"'{root}' is not a BmadGuard store (no {StorePaths.MetaFileName})."
+                        : $"No BmadGuard store at '{root}'.", root);
             }
 
             var store = new FileEventStore(root, ReadSettings(meta), options);
@@ -229,7 +229,8 @@ namespace BmadGuard.Core.Storage
         internal static byte[] EncodeSettings(StoreSettings s)
         {
             var buffer = new MemoryStream();
-            using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+            // Relaxed escaping: a file a person reads, not HTML, so the timestamp's '+' is written as '+', not \u002B.
+            using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
             {
                 string created = DateTimeOffset.UtcNow.ToString("o", CultureInfo.InvariantCulture);
                 w.WriteStartObject();
@@ -415,7 +416,7 @@ namespace BmadGuard.Core.Storage
                 }
 
                 throw new BmadGuardException(ErrorCodes.StoreDamaged, FailureKind.StoreProblem,
-                    $"The store at '{Root}' has no segments: '{SegmentsDir}' is empty. Run Repair-BmadStore or restore a backup.", SegmentsDir);
+                    $"The store at '{Root}' has no segments: '{SegmentsDir}' is empty.", SegmentsDir);
             }
 
             var (firstSeq, path) = segments[segments.Count - 1];
@@ -1394,7 +1395,7 @@ namespace BmadGuard.Core.Storage
 
         internal static BmadGuardException Damage(string path, long offset, string what)
             => new BmadGuardException(ErrorCodes.StoreDamaged, FailureKind.StoreProblem,
-                $"The store is damaged: '{path}' at byte {offset}: {what}. Run Test-BmadIntegrity for a full report, then Repair-BmadStore or Restore-BmadStore.",
+                $"The store is damaged: '{path}' at byte {offset}: {what}.",
                 path, offset);
 
         // ------------------------------------------------------------------ statistics
@@ -1495,7 +1496,7 @@ namespace BmadGuard.Core.Storage
                 }
 
                 var buffer = new MemoryStream();
-                using (var w = new Utf8JsonWriter(buffer))
+                using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
                 {
                     string updated = DateTimeOffset.UtcNow.ToString("o", CultureInfo.InvariantCulture);
                     w.WriteStartObject();

@@ -11,7 +11,7 @@ namespace BmadGuard.Commands
     /// then the retention policy given by -Keep* (never the newest verified backup, the one just made, or the newest
     /// safety backup; safety backups only by -KeepSafety).
     /// </summary>
-    [Cmdlet(VerbsData.Backup, "BmadStore", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+    [Cmdlet(VerbsData.Backup, "BmadStore", HelpUri = "https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Backup-BmadStore.md", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
     [OutputType(typeof(BmadBackup))]
     public sealed class BackupBmadStoreCommand : PSCmdlet, IDisposable
     {
@@ -23,6 +23,7 @@ namespace BmadGuard.Commands
         [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [Alias("Path")]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(BmadGuard.Completion.StoreCompleter))]
         public string? Store { get; set; }
 
         /// <summary>Where backups go (default &lt;store&gt;/backups); another volume is best.</summary>

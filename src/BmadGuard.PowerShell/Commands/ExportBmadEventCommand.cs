@@ -17,7 +17,7 @@ namespace BmadGuard.Commands
     /// pipeline (the BmadEvent objects Get-BmadEvent writes), in the order given. One call into Core:
     /// LegacyTransfer.ExportToFile.
     /// </summary>
-    [Cmdlet(VerbsData.Export, "BmadEvent", DefaultParameterSetName = StoreSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+    [Cmdlet(VerbsData.Export, "BmadEvent", HelpUri = "https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Export-BmadEvent.md", DefaultParameterSetName = StoreSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
     [OutputType(typeof(BmadExportResult))]
     public sealed class ExportBmadEventCommand : PSCmdlet, IDisposable
     {
@@ -58,7 +58,16 @@ namespace BmadGuard.Commands
         /// <summary>The store directory. Default: $env:BMADGUARD_STORE, else the per-user default store.</summary>
         [Parameter(ParameterSetName = StoreSet, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(BmadGuard.Completion.StoreCompleter))]
         public string? Store { get; set; }
+
+        /// <summary>Never replace an existing file: an existing -Path is an error (ExportBmadEventFileExists).</summary>
+        [Parameter]
+        public SwitchParameter NoClobber { get; set; }
+
+        /// <summary>Replace an existing file without asking.</summary>
+        [Parameter]
+        public SwitchParameter Force { get; set; }
 
         protected override void ProcessRecord()
         {
@@ -84,7 +93,7 @@ namespace BmadGuard.Commands
             }
 
             string storePath = BmadCmdletSupport.ResolveStorePath(this, Store, ErrorPrefix);
-            if (!ShouldProcess(target, $"Export events of {storePath} as {Format}"))
+            if (!MayWrite(target, $"Export events of {storePath} as {Format}"))
             {
                 return;
             }
@@ -105,7 +114,7 @@ namespace BmadGuard.Commands
             }
 
             string? target = BmadCmdletSupport.ResolveFilePath(this, Path, ErrorPrefix);
-            if (target == null || !ShouldProcess(target, $"Export {_piped.Count} piped events as {Format}"))
+            if (target == null || !MayWrite(target, $"Export {_piped.Count} piped events as {Format}"))
             {
                 return;
             }
@@ -113,6 +122,53 @@ namespace BmadGuard.Commands
             var events = _piped.ToArray();
             Write(target, () => LegacyTransfer.ExportToFile(events, target, ParseFormat(), null, _stop.Token));
         }
+
+        /// <summary>
+        /// ShouldProcess, and for an existing file the overwrite rule: -NoClobber refuses it (an error), -Force or
+        /// -Confirm:$false replaces it, otherwise the user is asked (and a session that cannot ask gets an error
+        /// naming -Force and -NoClobber instead of a silently replaced file).
+        /// </summary>
+        private bool MayWrite(string target, string action)
+        {
+            bool exists = System.IO.File.Exists(target);
+            if (exists && NoClobber)
+            {
+                WriteError(FileExists(target, $"The file '{target}' already exists and -NoClobber was given: nothing was written."));
+                return false;
+            }
+
+            if (!ShouldProcess(target, exists ? action + ", replacing the existing file" : action))
+            {
+                return false;
+            }
+
+            bool confirmedOff = MyInvocation.BoundParameters.TryGetValue("Confirm", out var confirm) && confirm is SwitchParameter c && !c.IsPresent;
+            if (!exists || Force || confirmedOff)
+            {
+                return true;
+            }
+
+            long length = new System.IO.FileInfo(target).Length;
+            try
+            {
+                if (ShouldContinue($"'{target}' already exists ({length} bytes): replace it with the exported events?", "Replace an existing file"))
+                {
+                    return true;
+                }
+
+                WriteError(FileExists(target, $"The file '{target}' already exists and was kept: nothing was written."));
+                return false;
+            }
+            catch (Exception ex) when (ex is PSInvalidOperationException || ex is System.Management.Automation.Host.HostException || ex is NotImplementedException)
+            {
+                // A host that cannot prompt (-NonInteractive, a scheduled task).
+                WriteError(FileExists(target, $"The file '{target}' already exists and this session cannot ask before replacing it: give -Force to replace it, or -NoClobber to keep it."));
+                return false;
+            }
+        }
+
+        private static ErrorRecord FileExists(string target, string message)
+            => new ErrorRecord(new BmadGuardException("FileExists", "InvalidInput", message, target, null, null), ErrorPrefix + "FileExists", ErrorCategory.ResourceExists, target);
 
         private void Write(string target, Func<long> export)
         {

@@ -10,7 +10,7 @@ using BmadGuard.Infrastructure;
 namespace BmadGuard.Commands
 {
     /// <summary>Get-BmadBackup: a store's backups, newest first (by the log: last seq, then writer epoch), with their verification state (BackupCatalog.List).</summary>
-    [Cmdlet(VerbsCommon.Get, "BmadBackup")]
+    [Cmdlet(VerbsCommon.Get, "BmadBackup", HelpUri = "https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Get-BmadBackup.md")]
     [OutputType(typeof(BmadBackup))]
     public sealed class GetBmadBackupCommand : PSCmdlet, IDisposable
     {
@@ -29,6 +29,7 @@ namespace BmadGuard.Commands
         [Parameter(ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [Alias("Path")]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(BmadGuard.Completion.StoreCompleter))]
         public string? Store { get; set; }
 
         /// <summary>Check every file's SHA-256 and every record (slower) instead of the manifest, presence and sizes.</summary>
@@ -46,7 +47,7 @@ namespace BmadGuard.Commands
                     // A name with a path separator or '..' is an input error, reported as such before anything is read.
                     StoreRestore.Validate(path, new RestoreRequest { BackupName = literal });
                 }
-                catch (BmadGuardException ex)
+                catch (Core.BmadGuardException ex)
                 {
                     WriteError(BmadCmdletSupport.ToErrorRecord(ex, ErrorPrefix, literal));
                     return;
@@ -67,7 +68,7 @@ namespace BmadGuard.Commands
                     if (!all.Any(b => string.Equals(b.Name, literal, StringComparison.OrdinalIgnoreCase)))
                     {
                         WriteError(BmadCmdletSupport.ToErrorRecord(
-                            new BmadGuardException(ErrorCodes.BackupNotFound, FailureKind.InvalidInput, $"The store '{path}' has no backup named '{literal}'. Get-BmadBackup lists them."),
+                            new Core.BmadGuardException(ErrorCodes.BackupNotFound, FailureKind.InvalidInput, $"The store '{path}' has no backup named '{literal}'. Get-BmadBackup lists them."),
                             ErrorPrefix, literal));
                     }
                 }

@@ -13,7 +13,7 @@ namespace BmadGuard.Commands
     /// has not read yet and moves its durable position as events are delivered (one position per -Type/-Source
     /// filter; -Last is refused with it). Damaged records: a non-terminating GetBmadEventDamagedRecord error.
     /// </summary>
-    [Cmdlet(VerbsCommon.Get, "BmadEvent")]
+    [Cmdlet(VerbsCommon.Get, "BmadEvent", HelpUri = "https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Get-BmadEvent.md")]
     [OutputType(typeof(BmadEvent))]
     public sealed class GetBmadEventCommand : PSCmdlet, IDisposable
     {
@@ -59,12 +59,14 @@ namespace BmadGuard.Commands
         /// <summary>A named consumer: only events it has not read yet; its position is kept in the store.</summary>
         [Parameter]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(BmadGuard.Completion.ConsumerCompleter))]
         public string? Consumer { get; set; }
 
         /// <summary>The store directory. Default: $env:BMADGUARD_STORE, else the per-user default store.</summary>
         [Parameter(ValueFromPipelineByPropertyName = true)]
         [Alias("Path")]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(BmadGuard.Completion.StoreCompleter))]
         public string? Store { get; set; }
 
         protected override void ProcessRecord()

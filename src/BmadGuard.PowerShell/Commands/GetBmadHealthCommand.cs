@@ -14,7 +14,7 @@ namespace BmadGuard.Commands
     /// Get-BmadHealth: the health report (HealthChecker.Run): integrity, newest verified backup, monitor heartbeat,
     /// a round-trip probe, free disk, quarantine and outbox, as Healthy / Degraded / Unhealthy with evidence.
     /// </summary>
-    [Cmdlet(VerbsCommon.Get, "BmadHealth")]
+    [Cmdlet(VerbsCommon.Get, "BmadHealth", HelpUri = "https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Get-BmadHealth.md")]
     [OutputType(typeof(BmadHealthReport))]
     public sealed class GetBmadHealthCommand : PSCmdlet, IDisposable
     {
@@ -26,6 +26,7 @@ namespace BmadGuard.Commands
         [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [Alias("Path")]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(BmadGuard.Completion.StoreCompleter))]
         public string? Store { get; set; }
 
         /// <summary>Configuration file with the limits (default: &lt;store&gt;/bmadguard.monitor.json when it exists).</summary>
@@ -33,7 +34,7 @@ namespace BmadGuard.Commands
         [ValidateNotNullOrEmpty]
         public string? ConfigPath { get; set; }
 
-        /// <summary>Skip the round-trip probe (which publishes one bmadguard.probe event).</summary>
+        /// <summary>Skip the write-path probe (the writers' lock and a scratch file; it writes no event).</summary>
         [Parameter]
         public SwitchParameter NoProbe { get; set; }
 
@@ -47,7 +48,7 @@ namespace BmadGuard.Commands
                 config.Validate();
                 if (!StorePaths.IsStore(store))
                 {
-                    throw new BmadGuardException(ErrorCodes.StoreNotFound, FailureKind.StoreProblem, $"There is no BmadGuard store at '{store}'.", store);
+                    throw new Core.BmadGuardException(ErrorCodes.StoreNotFound, FailureKind.StoreProblem, $"There is no BmadGuard store at '{store}'.", store);
                 }
 
                 WriteObject(new BmadHealthReport(HealthChecker.Run(store, config.Health, null, null, !NoProbe, config.Files, _stop.Token)));

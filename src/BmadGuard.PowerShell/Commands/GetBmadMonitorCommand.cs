@@ -8,7 +8,7 @@ using BmadGuard.Infrastructure;
 namespace BmadGuard.Commands
 {
     /// <summary>Get-BmadMonitor: whether a monitor is running for a store, since when, and what it last did (MonitorStatus.Read).</summary>
-    [Cmdlet(VerbsCommon.Get, "BmadMonitor")]
+    [Cmdlet(VerbsCommon.Get, "BmadMonitor", HelpUri = "https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Get-BmadMonitor.md")]
     [OutputType(typeof(BmadMonitorStatus))]
     public sealed class GetBmadMonitorCommand : PSCmdlet
     {
@@ -18,6 +18,7 @@ namespace BmadGuard.Commands
         [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [Alias("Path")]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(BmadGuard.Completion.StoreCompleter))]
         public string? Store { get; set; }
 
         protected override void ProcessRecord()
@@ -27,7 +28,7 @@ namespace BmadGuard.Commands
             {
                 if (!StorePaths.IsStore(path))
                 {
-                    throw new BmadGuardException(ErrorCodes.StoreNotFound, FailureKind.StoreProblem, $"There is no BmadGuard store at '{path}'.", path);
+                    throw new Core.BmadGuardException(ErrorCodes.StoreNotFound, FailureKind.StoreProblem, $"There is no BmadGuard store at '{path}'.", path);
                 }
 
                 WriteObject(new BmadMonitorStatus(MonitorStatus.Read(path)));

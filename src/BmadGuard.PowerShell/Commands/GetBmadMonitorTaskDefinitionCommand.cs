@@ -14,7 +14,7 @@ namespace BmadGuard.Commands
     /// <c>bmadguard monitor --store STORE</c> (MonitorTaskTemplates.Render). Register-BmadMonitorTask installs it;
     /// on its own it shows exactly what would be installed.
     /// </summary>
-    [Cmdlet(VerbsCommon.Get, "BmadMonitorTaskDefinition")]
+    [Cmdlet(VerbsCommon.Get, "BmadMonitorTaskDefinition", HelpUri = "https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Get-BmadMonitorTaskDefinition.md")]
     [OutputType(typeof(BmadMonitorTaskDefinition))]
     public sealed class GetBmadMonitorTaskDefinitionCommand : PSCmdlet
     {
@@ -23,6 +23,7 @@ namespace BmadGuard.Commands
         /// <summary>The store directory. Default: $env:BMADGUARD_STORE, else the per-user default store.</summary>
         [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(BmadGuard.Completion.StoreCompleter))]
         public string? Store { get; set; }
 
         /// <summary>Systemd, Launchd or TaskScheduler (default: the one of this operating system).</summary>
@@ -40,7 +41,10 @@ namespace BmadGuard.Commands
         [ValidateNotNullOrEmpty]
         public string? User { get; set; }
 
-        /// <summary>The bmadguard executable (default: the one found on PATH).</summary>
+        /// <summary>
+        /// The bmadguard CLI executable to run instead of PowerShell. Default: none; the service runs this PowerShell
+        /// with this module (Start-BmadMonitor), so the CLI need not be installed.
+        /// </summary>
         [Parameter]
         [ValidateNotNullOrEmpty]
         public string? Executable { get; set; }
@@ -55,10 +59,13 @@ namespace BmadGuard.Commands
             string store = BmadCmdletSupport.ResolveStorePath(this, Store, ErrorPrefix);
             try
             {
+                string[]? hostArguments = null;
                 var options = new MonitorTaskOptions
                 {
                     Store = store,
-                    Executable = Executable != null ? SessionState.Path.GetUnresolvedProviderPathFromPSPath(Executable) : FindExecutable(),
+                    Executable = Executable != null ? SessionState.Path.GetUnresolvedProviderPathFromPSPath(Executable) : PowerShellHost(out hostArguments),
+                    HostArguments = hostArguments,
+                    PowerShellModule = Executable != null ? null : ModuleManifestPath(),
                     ConfigPath = ConfigPath == null ? null : SessionState.Path.GetUnresolvedProviderPathFromPSPath(ConfigPath),
                     User = User,
                     SystemScope = string.Equals(Scope, "System", StringComparison.OrdinalIgnoreCase),
@@ -66,7 +73,7 @@ namespace BmadGuard.Commands
                 var platform = Platform != null ? (MonitorTaskPlatform)Enum.Parse(typeof(MonitorTaskPlatform), Platform, true) : DefaultPlatform();
                 WriteObject(new BmadMonitorTaskDefinition(MonitorTaskTemplates.Render(platform, options), store, User, options.SystemScope));
             }
-            catch (BmadGuardException ex)
+            catch (Core.BmadGuardException ex)
             {
                 WriteError(BmadCmdletSupport.ToErrorRecord(ex, ErrorPrefix, store));
             }
@@ -77,24 +84,43 @@ namespace BmadGuard.Commands
                 : RuntimeInformation.IsOSPlatform(OSPlatform.OSX) ? MonitorTaskPlatform.Launchd
                 : MonitorTaskPlatform.Systemd;
 
-        /// <summary>bmadguard from PATH, as a full path: a service manager does not search the user's PATH.</summary>
-        private static string FindExecutable()
+        /// <summary>
+        /// This PowerShell's executable, as a full path (a service manager does not search PATH); when PowerShell runs
+        /// as a .NET tool its process is dotnet, and pwsh.dll (in $PSHOME) is its first argument.
+        /// </summary>
+        private string PowerShellHost(out string[]? hostArguments)
         {
-            string[] names = RuntimeInformation.IsOSPlatform(OSPlatform.Windows) ? new[] { "bmadguard.exe", "bmadguard.cmd" } : new[] { "bmadguard" };
-            foreach (string dir in (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(System.IO.Path.PathSeparator).Where(d => d.Length > 0))
+            hostArguments = null;
+            string exe;
+            using (var self = System.Diagnostics.Process.GetCurrentProcess())
             {
-                foreach (string name in names)
+                exe = self.MainModule?.FileName ?? string.Empty;
+            }
+
+            if (string.Equals(System.IO.Path.GetFileNameWithoutExtension(exe), "dotnet", StringComparison.OrdinalIgnoreCase))
+            {
+                string psHome = (string)SessionState.PSVariable.GetValue("PSHOME", string.Empty);
+                hostArguments = new[] { System.IO.Path.Combine(psHome, "pwsh.dll") };
+            }
+
+            return exe;
+        }
+
+        /// <summary>The module's manifest (BmadGuard.psd1, two folders above bin/&lt;tfm&gt;/BmadGuard.dll), else the dll itself.</summary>
+        private static string ModuleManifestPath()
+        {
+            string dll = typeof(GetBmadMonitorTaskDefinitionCommand).Assembly.Location;
+            string? dir = System.IO.Path.GetDirectoryName(dll);
+            for (int i = 0; i < 3 && dir != null; i++, dir = System.IO.Path.GetDirectoryName(dir))
+            {
+                string manifest = System.IO.Path.Combine(dir, "BmadGuard.psd1");
+                if (File.Exists(manifest))
                 {
-                    string candidate = System.IO.Path.Combine(dir, name);
-                    if (File.Exists(candidate))
-                    {
-                        return candidate;
-                    }
+                    return manifest;
                 }
             }
 
-            throw new BmadGuardException(ErrorCodes.InvalidArgument, FailureKind.InvalidInput,
-                "The bmadguard executable is not on PATH: install it (dotnet tool install -g BmadGuard.Tool) or give -Executable with its full path.");
+            return dll;
         }
     }
 }

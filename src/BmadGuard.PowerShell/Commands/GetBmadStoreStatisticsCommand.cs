@@ -6,7 +6,7 @@ using BmadGuard.Infrastructure;
 namespace BmadGuard.Commands
 {
     /// <summary>Get-BmadStoreStatistics: what a store holds (counts by type and source, seq and time range, bytes, segments).</summary>
-    [Cmdlet(VerbsCommon.Get, "BmadStoreStatistics")]
+    [Cmdlet(VerbsCommon.Get, "BmadStoreStatistics", HelpUri = "https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Get-BmadStoreStatistics.md")]
     [OutputType(typeof(BmadStoreStatistics))]
     public sealed class GetBmadStoreStatisticsCommand : PSCmdlet, IDisposable
     {
@@ -18,6 +18,7 @@ namespace BmadGuard.Commands
         [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [Alias("Path")]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(BmadGuard.Completion.StoreCompleter))]
         public string? Store { get; set; }
 
         protected override void ProcessRecord()

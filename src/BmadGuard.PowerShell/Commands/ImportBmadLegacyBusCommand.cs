@@ -12,7 +12,7 @@ namespace BmadGuard.Commands
     /// store, keeping each event's time, type and data. Idempotent: events an earlier import wrote are skipped.
     /// One call into Core: LegacyTransfer.Import.
     /// </summary>
-    [Cmdlet(VerbsData.Import, "BmadLegacyBus", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+    [Cmdlet(VerbsData.Import, "BmadLegacyBus", HelpUri = "https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Import-BmadLegacyBus.md", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
     [OutputType(typeof(BmadLegacyImportResult))]
     public sealed class ImportBmadLegacyBusCommand : PSCmdlet, IDisposable
     {

@@ -9,7 +9,7 @@ namespace BmadGuard.Commands
     /// New-BmadStore: creates a store directory, or adopts the store already there (Created = false).
     /// A directory that holds other files is refused. Settings apply only when the store is created.
     /// </summary>
-    [Cmdlet(VerbsCommon.New, "BmadStore", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+    [Cmdlet(VerbsCommon.New, "BmadStore", HelpUri = "https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/New-BmadStore.md", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
     [OutputType(typeof(BmadStoreInfo))]
     public sealed class NewBmadStoreCommand : PSCmdlet
     {

@@ -20,7 +20,7 @@ namespace BmadGuard.Commands
     /// for piped input and a piped hashtable (whose keys are not properties) binds to nothing. -Type or a positional
     /// type still selects Fields.
     /// </summary>
-    [Cmdlet(VerbsData.Publish, "BmadEvent", DefaultParameterSetName = InputObjectSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+    [Cmdlet(VerbsData.Publish, "BmadEvent", HelpUri = "https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Publish-BmadEvent.md", DefaultParameterSetName = InputObjectSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
     [OutputType(typeof(BmadEvent), ParameterSetName = new[] { FieldsSet, InputObjectSet })]
     [OutputType(typeof(BmadLegacyPublishResult), ParameterSetName = new[] { LegacySet })]
     public sealed class PublishBmadEventCommand : PSCmdlet, IDisposable
@@ -68,6 +68,7 @@ namespace BmadGuard.Commands
         [Parameter(ParameterSetName = FieldsSet)]
         [Parameter(ParameterSetName = InputObjectSet)]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(BmadGuard.Completion.StoreCompleter))]
         public string? Store { get; set; }
 
         /// <summary>
@@ -127,7 +128,7 @@ namespace BmadGuard.Commands
                     EventSerializer.DataJson(item.Draft, _whatIfLimits);
                 }
             }
-            catch (BmadGuardException ex)
+            catch (Core.BmadGuardException ex)
             {
                 WriteError(ItemError(ex, number, target));
                 return;
@@ -175,9 +176,9 @@ namespace BmadGuard.Commands
             {
                 // Ctrl+C while waiting for the agents' lock: nothing was written.
             }
-            catch (BmadGuardException ex) when (ex.Code == ErrorCodes.LegacyLockFileDeleted)
+            catch (Core.BmadGuardException ex) when (ex.Code == ErrorCodes.LegacyLockFileDeleted)
             {
-                var hinted = new BmadGuardException(ex.Code, ex.Kind, ex.Message + " Migrate the agents to a store (Import-BmadLegacyBus, then the drop-in bus; see docs/migrating-bmad-agents.md),"
+                var hinted = new Core.BmadGuardException(ex.Code, ex.Kind, ex.Message + " Migrate the agents to a store (Import-BmadLegacyBus, then the drop-in bus; see docs/migrating-bmad-agents.md),"
                     + " or make the bus keep its lock file (remove the deletion of <file>.lock from its file_lock), then publish again.", ex.Path, inner: ex);
                 WriteError(BmadCmdletSupport.ToErrorRecord(hinted, ErrorPrefix, file));
             }
@@ -199,7 +200,7 @@ namespace BmadGuard.Commands
         /// A bad pipeline item's error: the Core error with its ErrorId, and a message naming the item's position in
         /// the pipeline (1-based, every input object counted), as <c>bmadguard publish --stdin</c> names the line.
         /// </summary>
-        private ErrorRecord ItemError(BmadGuardException ex, long number, object? target)
+        private ErrorRecord ItemError(Core.BmadGuardException ex, long number, object? target)
         {
             var record = BmadCmdletSupport.ToErrorRecord(ex, ErrorPrefix, target);
             record.ErrorDetails = new ErrorDetails($"Pipeline item {number}: {ex.Message}");
@@ -230,7 +231,7 @@ namespace BmadGuard.Commands
             object? baseObject = input?.BaseObject;
             if (baseObject == null || baseObject is string || baseObject.GetType().IsPrimitive)
             {
-                throw new BmadGuardException(ErrorCodes.InvalidArgument, FailureKind.InvalidInput,
+                throw new Core.BmadGuardException(ErrorCodes.InvalidArgument, FailureKind.InvalidInput,
                     "Pipe events as hashtables or objects with Type and Data (and optionally Source and CorrelationId) properties.");
             }
 
@@ -244,7 +245,7 @@ namespace BmadGuard.Commands
                     string key = Convert.ToString(entry.Key is PSObject pk ? pk.BaseObject : entry.Key, System.Globalization.CultureInfo.InvariantCulture) ?? string.Empty;
                     if (Array.FindIndex(EventKeys, k => string.Equals(k, key, StringComparison.OrdinalIgnoreCase)) < 0)
                     {
-                        throw new BmadGuardException(ErrorCodes.InvalidArgument, FailureKind.InvalidInput,
+                        throw new Core.BmadGuardException(ErrorCodes.InvalidArgument, FailureKind.InvalidInput,
                             $"The event hashtable has the key '{key}', which Publish-BmadEvent does not know: use Type, Data, Source and CorrelationId, and put anything else inside Data.");
                     }
                 }
@@ -271,7 +272,7 @@ namespace BmadGuard.Commands
             string? type = AsString(Field("Type"));
             if (string.IsNullOrEmpty(type))
             {
-                throw new BmadGuardException(ErrorCodes.InvalidEventType, FailureKind.InvalidInput,
+                throw new Core.BmadGuardException(ErrorCodes.InvalidEventType, FailureKind.InvalidInput,
                     baseObject is IDictionary
                         ? "The event has no Type: give the hashtable a Type key (for example @{ Type = 'story.created'; Data = @{ ... } })."
                         : $"The event has no Type: the {baseObject.GetType().Name} has no Type property (or it is empty); pipe objects with Type and Data, or give -Type.");
@@ -295,7 +296,7 @@ namespace BmadGuard.Commands
 
             var batch = _pending.ToArray();
             _pending.Clear();
-            _store ??= BmadCmdletSupport.OpenStore(this, _storePath, ErrorPrefix, TimeSpan.FromSeconds(LockTimeout));
+            _store ??= BmadCmdletSupport.OpenStore(this, _storePath, ErrorPrefix, TimeSpan.FromSeconds(LockTimeout), createDefaultStore: !MyInvocation.BoundParameters.ContainsKey(nameof(Store)));
             var drafts = new EventDraft[batch.Length];
             for (int i = 0; i < batch.Length; i++)
             {

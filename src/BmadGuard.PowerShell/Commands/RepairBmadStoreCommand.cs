@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using System.Management.Automation;
 using System.Threading;
+using BmadGuard.Core;
 using BmadGuard.Core.Integrity;
 using BmadGuard.Core.Legacy;
 using BmadGuard.Core.Storage;
@@ -16,7 +17,7 @@ namespace BmadGuard.Commands
     /// recover: the report lists every byte moved and where it was kept. One call into Core:
     /// StoreRepair.Repair or LegacyBusFile.Repair.
     /// </summary>
-    [Cmdlet(VerbsDiagnostic.Repair, "BmadStore", DefaultParameterSetName = StoreSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+    [Cmdlet(VerbsDiagnostic.Repair, "BmadStore", HelpUri = "https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Repair-BmadStore.md", DefaultParameterSetName = StoreSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
     [OutputType(typeof(BmadRepairReport))]
     public sealed class RepairBmadStoreCommand : PSCmdlet, IDisposable
     {
@@ -30,6 +31,7 @@ namespace BmadGuard.Commands
         [Parameter(Position = 0, ParameterSetName = StoreSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [Alias("Target")]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(BmadGuard.Completion.StoreCompleter))]
         public string? Store { get; set; }
 
         /// <summary>A legacy bus file (shared_context.json) to salvage.</summary>
@@ -40,6 +42,7 @@ namespace BmadGuard.Commands
 
         /// <summary>Seconds to wait for the writers' lock (store) or the agents' lock (file) before failing.</summary>
         [Parameter]
+        [DurationTransformation(Seconds = true)]
         [ValidateRange(0.0, 86400.0)]
         public double LockTimeout { get; set; } = 30;
 
@@ -61,7 +64,23 @@ namespace BmadGuard.Commands
             file |= File.Exists(target);
 
             string action = file ? "Salvage the legacy bus file (damaged original kept in quarantine)" : "Repair the store (damaged bytes moved to quarantine)";
-            if (!BmadCmdletSupport.Approve(this, Force.IsPresent, target, action))
+            // High impact: a repair rewrites files (every moved byte is kept in quarantine), so it asks first unless
+            // -Force or -Confirm:$false says not to; a session that cannot ask gets an error naming them.
+            bool approved;
+            try
+            {
+                approved = BmadCmdletSupport.Approve(this, Force.IsPresent, target, action);
+            }
+            catch (Exception ex) when (ex is System.Management.Automation.Host.HostException || ex is PSInvalidOperationException || ex is NotImplementedException)
+            {
+                WriteError(new ErrorRecord(
+                    BmadGuardException.Wrap(new Core.BmadGuardException(ErrorCodes.ConfirmationRequired, FailureKind.InvalidInput,
+                        $"Repairing '{target}' needs confirmation and this session cannot ask: pass -Force or -Confirm:$false. Nothing was changed.", target, null, ex)),
+                    BmadCmdletSupport.ErrorId(ErrorPrefix, ErrorCodes.ConfirmationRequired), ErrorCategory.InvalidOperation, target));
+                return;
+            }
+
+            if (!approved)
             {
                 return;
             }
@@ -76,6 +95,12 @@ namespace BmadGuard.Commands
                 if (report.NeedsRestore)
                 {
                     WriteWarning($"{target}: {report.LostEvents} events could not be recovered from the store itself; restore them from a backup (Restore-BmadStore).");
+                }
+
+                // -Verbose says what was done: every move to quarantine, with its bytes.
+                foreach (var a in report.Actions)
+                {
+                    WriteVerbose($"{a.Kind}: {a.File}{(a.Offset.HasValue ? " @" + a.Offset : "")}{(a.Length.HasValue ? $" ({a.Length} bytes)" : "")}{(a.QuarantinePath != null ? " -> " + a.QuarantinePath : "")}: {a.Message}");
                 }
 
                 WriteObject(report);

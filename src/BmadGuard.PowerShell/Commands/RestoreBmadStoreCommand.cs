@@ -14,7 +14,7 @@ namespace BmadGuard.Commands
     /// (also from Get-BmadBackup through the pipeline), the state at a time, or up to a seq. A safety backup is made
     /// first and current events not in the restored state are kept aside in a file the result names.
     /// </summary>
-    [Cmdlet(VerbsData.Restore, "BmadStore", DefaultParameterSetName = LatestSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+    [Cmdlet(VerbsData.Restore, "BmadStore", HelpUri = "https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Restore-BmadStore.md", DefaultParameterSetName = LatestSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
     [OutputType(typeof(BmadRestoreResult))]
     public sealed class RestoreBmadStoreCommand : PSCmdlet, IDisposable
     {
@@ -49,6 +49,7 @@ namespace BmadGuard.Commands
         /// <summary>The store directory. Default: $env:BMADGUARD_STORE, else the per-user default store.</summary>
         [Parameter(ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(BmadGuard.Completion.StoreCompleter))]
         public string? Store { get; set; }
 
         /// <summary>
@@ -109,7 +110,18 @@ namespace BmadGuard.Commands
                     WriteWarning(notice);
                 }
 
-                WriteObject(new BmadRestoreResult(report));
+                var result = new BmadRestoreResult(report);
+                // -Verbose says what was done, not only what was asked.
+                WriteVerbose($"Backup chosen: {result.Backup} ({result.BackupPath}), up to seq {result.RestoredLastSeq}.");
+                WriteVerbose($"Safety backup of the state before: {result.SafetyBackup} ({result.SafetyBackupPath}).");
+                WriteVerbose($"Restored under the writers' lock in {result.Duration.TotalMilliseconds:0} ms: {result.EventsBefore} event(s) before, {result.EventsAfter} after"
+                    + (result.KeptAside > 0 ? $"; {result.KeptAside} newer event(s) kept aside in {result.KeptAsideFile}." : "."));
+                if (result.ConsumersRewound.Length > 0)
+                {
+                    WriteVerbose($"Consumers rewound: {string.Join(", ", result.ConsumersRewound)}.");
+                }
+
+                WriteObject(result);
             }
             catch (OperationCanceledException)
             {
@@ -152,8 +164,8 @@ namespace BmadGuard.Commands
             catch (Exception ex) when (ex is HostException || ex is PSInvalidOperationException || ex is NotImplementedException)
             {
                 ThrowTerminatingError(new ErrorRecord(
-                    new BmadGuardException(ErrorCodes.ConfirmationRequired, FailureKind.InvalidInput,
-                        $"Restoring '{path}' needs confirmation and this host cannot ask ({ex.Message}): pass -Force or -Confirm:$false. Nothing was changed.", null, null, ex),
+                    BmadGuardException.Wrap(new Core.BmadGuardException(ErrorCodes.ConfirmationRequired, FailureKind.InvalidInput,
+                        $"Restoring '{path}' needs confirmation and this host cannot ask ({ex.Message}): pass -Force or -Confirm:$false. Nothing was changed.", null, null, ex)),
                     BmadCmdletSupport.ErrorId(ErrorPrefix, ErrorCodes.ConfirmationRequired), ErrorCategory.InvalidOperation, path));
                 return false;
             }

@@ -13,7 +13,7 @@ namespace BmadGuard.Commands
     /// Send-BmadAlert: sends one alert by hand, or a test alert (-Test), through every configured channel
     /// (AlertDispatcher.SendNowAsync) and reports each delivery. A channel that fails is a non-terminating error.
     /// </summary>
-    [Cmdlet(VerbsCommunications.Send, "BmadAlert", DefaultParameterSetName = MessageSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+    [Cmdlet(VerbsCommunications.Send, "BmadAlert", HelpUri = "https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Send-BmadAlert.md", DefaultParameterSetName = MessageSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
     [OutputType(typeof(BmadAlertDelivery))]
     public sealed class SendBmadAlertCommand : PSCmdlet, IDisposable
     {
@@ -40,6 +40,7 @@ namespace BmadGuard.Commands
         /// <summary>The store directory. Default: $env:BMADGUARD_STORE, else the per-user default store.</summary>
         [Parameter]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(BmadGuard.Completion.StoreCompleter))]
         public string? Store { get; set; }
 
         /// <summary>Slack incoming-webhook URL (a secret: never written to output, logs or errors).</summary>
@@ -69,14 +70,14 @@ namespace BmadGuard.Commands
                 config.Validate();
                 if (!StorePaths.IsStore(store))
                 {
-                    throw new BmadGuardException(ErrorCodes.StoreNotFound, FailureKind.StoreProblem, $"There is no BmadGuard store at '{store}'.", store);
+                    throw new Core.BmadGuardException(ErrorCodes.StoreNotFound, FailureKind.StoreProblem, $"There is no BmadGuard store at '{store}'.", store);
                 }
 
                 var redactor = new Redactor();
                 var channels = AlertDispatcher.ChannelsFor(config.Alerts, redactor);
                 if (channels.Count == 0)
                 {
-                    throw new BmadGuardException(ErrorCodes.InvalidConfiguration, FailureKind.InvalidInput,
+                    throw new Core.BmadGuardException(ErrorCodes.InvalidConfiguration, FailureKind.InvalidInput,
                         $"No alert channel is configured: give -SlackWebhook or -Webhook, or set alerts in '{System.IO.Path.Combine(store, MonitorConfig.FileName)}'.");
                 }
 

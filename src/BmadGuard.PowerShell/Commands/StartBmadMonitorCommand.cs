@@ -15,7 +15,7 @@ namespace BmadGuard.Commands
     /// MonitorEventQueue as observer, and writes each event to the pipeline from the pipeline thread as it happens.
     /// Ctrl+C cancels the token: the monitor flushes its alerts, writes its last heartbeat and releases its lock.
     /// </summary>
-    [Cmdlet(VerbsLifecycle.Start, "BmadMonitor", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+    [Cmdlet(VerbsLifecycle.Start, "BmadMonitor", HelpUri = "https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Start-BmadMonitor.md", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
     [OutputType(typeof(BmadMonitorEvent))]
     public sealed class StartBmadMonitorCommand : PSCmdlet, IDisposable
     {
@@ -29,6 +29,7 @@ namespace BmadGuard.Commands
         /// <summary>The store directory. Default: $env:BMADGUARD_STORE, else the per-user default store.</summary>
         [Parameter(Position = 0)]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(BmadGuard.Completion.StoreCompleter))]
         public string? Store { get; set; }
 
         /// <summary>Legacy JSON files to guard as well (e.g. shared_context.json).</summary>
@@ -36,8 +37,9 @@ namespace BmadGuard.Commands
         [ValidateNotNullOrEmpty]
         public string[]? Path { get; set; }
 
-        /// <summary>How often every target is checked (default 5 seconds, or the configuration file's).</summary>
+        /// <summary>How often every target is checked (default 5 seconds, or the configuration file's): 500ms, 5s, 2m, a number of seconds or a TimeSpan.</summary>
         [Parameter]
+        [DurationTransformation]
         public TimeSpan Interval { get; set; }
 
         /// <summary>What to do on damage: Alert, Repair (lossless only; the default) or Restore (repair, else restore the latest verified backup).</summary>
@@ -45,8 +47,9 @@ namespace BmadGuard.Commands
         [ValidateSet("Alert", "Repair", "Restore", IgnoreCase = true)]
         public string? OnDamage { get; set; }
 
-        /// <summary>Take a verified backup this often.</summary>
+        /// <summary>Take a verified backup this often: 30m, 1h, 1d, a number of seconds or a TimeSpan.</summary>
         [Parameter]
+        [DurationTransformation]
         public TimeSpan BackupInterval { get; set; }
 
         /// <summary>Slack incoming-webhook URL (a secret: never written to output, logs or errors).</summary>
@@ -76,7 +79,7 @@ namespace BmadGuard.Commands
             {
                 config = Configure(store);
             }
-            catch (BmadGuardException ex)
+            catch (Core.BmadGuardException ex)
             {
                 ThrowTerminatingError(BmadCmdletSupport.ToErrorRecord(ex, ErrorPrefix, ConfigPath ?? store));
                 return;
@@ -163,8 +166,8 @@ namespace BmadGuard.Commands
             if (summary != null && !summary.Healthy)
             {
                 WriteError(new ErrorRecord(
-                    new BmadGuardException(ErrorCodes.StoreDamaged, FailureKind.StoreProblem,
-                        $"{summary.StillDamaged} of {summary.Targets} target(s) are still damaged after the pass (damaged {summary.Damaged}, healed {summary.Healed})."),
+                    BmadGuardException.Wrap(new Core.BmadGuardException(ErrorCodes.StoreDamaged, FailureKind.StoreProblem,
+                        $"{summary.StillDamaged} of {summary.Targets} target(s) are still damaged after the pass (damaged {summary.Damaged}, healed {summary.Healed}).")),
                     ErrorPrefix + "DamageRemains", ErrorCategory.ReadError, store));
             }
         }

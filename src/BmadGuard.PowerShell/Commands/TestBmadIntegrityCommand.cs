@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using System.Management.Automation;
 using System.Threading;
+using BmadGuard.Core;
 using BmadGuard.Core.Integrity;
 using BmadGuard.Core.Legacy;
 using BmadGuard.Core.Storage;
@@ -16,7 +17,7 @@ namespace BmadGuard.Commands
     /// disk: a directory is a store, a file is a JSON file, whichever parameter named it.
     /// One call into Core per item: StoreVerifier.Verify or JsonFileVerifier.Verify.
     /// </summary>
-    [Cmdlet(VerbsDiagnostic.Test, "BmadIntegrity", DefaultParameterSetName = StoreSet)]
+    [Cmdlet(VerbsDiagnostic.Test, "BmadIntegrity", HelpUri = "https://github.com/bmadguard/bmadguard/blob/main/docs/en-US/Test-BmadIntegrity.md", DefaultParameterSetName = StoreSet)]
     [OutputType(typeof(BmadIntegrityReport))]
     public sealed class TestBmadIntegrityCommand : PSCmdlet, IDisposable
     {
@@ -29,6 +30,7 @@ namespace BmadGuard.Commands
         /// <summary>The store directory (or a JSON file: it is checked as one). Default: $env:BMADGUARD_STORE, else the per-user default store.</summary>
         [Parameter(Position = 0, ParameterSetName = StoreSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(BmadGuard.Completion.StoreCompleter))]
         public string? Store { get; set; }
 
         /// <summary>A JSON file to check (a legacy bus file unless -Schema or -JsonOnly says otherwise), or a store directory.</summary>
@@ -109,6 +111,12 @@ namespace BmadGuard.Commands
             {
                 // Ctrl+C: no report for a check that did not finish.
             }
+            catch (Exception ex) when (Quiet.IsPresent && IsMissing(ex))
+            {
+                // -Quiet answers a yes/no question, like Test-Path: a store or file that is not there is not intact.
+                WriteVerbose(ex.Message);
+                WriteObject(false);
+            }
             catch (Exception ex) when (BmadCmdletSupport.IsStoreFailure(ex))
             {
                 // A missing file or a bad schema concerns this item only; the next piped path is still checked.
@@ -119,6 +127,10 @@ namespace BmadGuard.Commands
                 progress.Complete();
             }
         }
+
+        private static bool IsMissing(Exception ex)
+            => (ex is Core.BmadGuardException b && (b.Code == ErrorCodes.StoreNotFound || b.Code == ErrorCodes.FileNotFound))
+               || ex is FileNotFoundException || ex is DirectoryNotFoundException;
 
         protected override void StopProcessing() => _stop.Cancel();
 

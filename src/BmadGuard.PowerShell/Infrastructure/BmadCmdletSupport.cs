@@ -111,7 +111,12 @@ namespace BmadGuard.Infrastructure
         }
 
         /// <summary>Opens the store, turning a failure into a terminating error (nothing can proceed without it).</summary>
-        public static IEventStore OpenStore(PSCmdlet cmdlet, string storePath, string errorPrefix, TimeSpan? lockTimeout = null)
+        /// <remarks>
+        /// With <paramref name="createDefaultStore"/> (a writer given no -Store), the default store
+        /// ($env:BMADGUARD_STORE, else the per-user one) is created on first use, as the old bus created its file. A
+        /// store path given explicitly is never created here: it is an error naming New-BmadStore.
+        /// </remarks>
+        public static IEventStore OpenStore(PSCmdlet cmdlet, string storePath, string errorPrefix, TimeSpan? lockTimeout = null, bool createDefaultStore = false)
         {
             try
             {
@@ -119,6 +124,19 @@ namespace BmadGuard.Infrastructure
                 if (lockTimeout.HasValue)
                 {
                     options.LockTimeout = lockTimeout.Value;
+                }
+
+                if (createDefaultStore && !StorePaths.IsStore(storePath)
+                    && string.Equals(System.IO.Path.GetFullPath(StorePaths.DefaultStore()).TrimEnd(System.IO.Path.DirectorySeparatorChar), storePath.TrimEnd(System.IO.Path.DirectorySeparatorChar), StringComparison.Ordinal))
+                {
+                    var created = FileEventStore.Initialize(storePath, null, options, out bool isNew);
+                    if (isNew)
+                    {
+                        cmdlet.WriteVerbose($"Created the default store {storePath} (first use).");
+                    }
+
+                    WriteNotices(cmdlet, created);
+                    return created;
                 }
 
                 var store = FileEventStore.Open(storePath, options);
@@ -165,7 +183,7 @@ namespace BmadGuard.Infrastructure
 
         /// <summary>The failures BmadGuard turns into ErrorRecords; anything else is a bug and propagates.</summary>
         public static bool IsStoreFailure(Exception ex)
-            => ex is BmadGuardException || ex is IOException || ex is UnauthorizedAccessException;
+            => ex is Core.BmadGuardException || ex is IOException || ex is UnauthorizedAccessException;
 
         /// <summary>
         /// The ErrorId for a Core code: <c>&lt;Command&gt;&lt;Condition&gt;</c>, e.g.
@@ -245,7 +263,7 @@ namespace BmadGuard.Infrastructure
         {
             switch (ex)
             {
-                case BmadGuardException bge:
+                case Core.BmadGuardException bge:
                     return (bge.Code, CategoryFor(bge.Code, bge.Kind));
                 case UnauthorizedAccessException _:
                     return ("AccessDenied", ErrorCategory.PermissionDenied);
@@ -262,11 +280,12 @@ namespace BmadGuard.Infrastructure
         public static ErrorRecord ToErrorRecord(Exception ex, string errorPrefix, object? target)
         {
             var (condition, category) = Describe(ex);
-            return new ErrorRecord(ex, ErrorId(errorPrefix, condition), category, target);
+            // The public BmadGuard.BmadGuardException (catchable by type in a script), wrapping Core's failure.
+            return new ErrorRecord(BmadGuardException.From(ex, condition), ErrorId(errorPrefix, condition), category, target);
         }
 
         /// <summary>True when the failure is the caller's input (one bad item: write an error and go on).</summary>
-        public static bool IsInvalidInput(Exception ex) => ex is BmadGuardException bge && bge.Kind == FailureKind.InvalidInput;
+        public static bool IsInvalidInput(Exception ex) => ex is Core.BmadGuardException bge && bge.Kind == FailureKind.InvalidInput;
 
         // ------------------------------------------------------------------ PowerShell objects → data
 

@@ -6,7 +6,7 @@ namespace BmadGuard
 {
     /// <summary>
     /// One thing the monitor saw or did, as Start-BmadMonitor writes it: Event is Checked, DamageDetected, Repaired,
-    /// Restored, AlertSent, AlertFailed, BackupTaken, BackupDamaged, BackupDamageCleared or OutboxReplayed; the other properties are filled where they apply.
+    /// Restored, RepairFailed or RestoreFailed (an attempt that did not leave a verified store), AlertSent, AlertFailed, BackupTaken, BackupDamaged, BackupDamageCleared or OutboxReplayed; the other properties are filled where they apply.
     /// </summary>
     public sealed class BmadMonitorEvent
     {
@@ -34,6 +34,12 @@ namespace BmadGuard
                 case HealEvent h:
                     Outcome = h.Outcome.ToString();
                     Ok = h.Verified;
+                    if (!h.Verified)
+                    {
+                        // An attempt that did not leave a verified store is not "Restored"/"Repaired": say what happened.
+                        Event = h is Restored ? "RestoreFailed" : "RepairFailed";
+                    }
+
                     Duration = h.Duration;
                     RecoveryTime = h.RecoveryTime;
                     Quarantined = h.Quarantined.ToArray();

@@ -85,10 +85,10 @@ namespace BmadGuard
         /// <summary>Every byte moved to quarantine (or cut and kept there), in total.</summary>
         public long BytesMoved { get; }
 
-        /// <summary>Legacy file: the complete events recovered and written back. Store: the events the log holds after the repair.</summary>
+        /// <summary>Legacy file: the complete events recovered and written back. Store: the events the log holds after the repair, placeholders for lost seqs not counted.</summary>
         public long RecoveredEvents { get; }
 
-        /// <summary>Store: seqs no byte holds any more (each replaced by a bmadguard.lost placeholder event).</summary>
+        /// <summary>Store: seqs no byte holds any more (each replaced by a bmadguard.lost placeholder event). Legacy file: the damaged stretches not carried over (each held at least one event).</summary>
         public long LostEvents { get; }
 
         /// <summary>True when events were lost or damage remains: restore from a backup (Restore-BmadStore).</summary>
@@ -97,7 +97,7 @@ namespace BmadGuard
         /// <summary>True when lost seqs were brought back from a backup.</summary>
         public bool RestoredFromBackup { get; }
 
-        /// <summary>Legacy file: the byte offset where the damage starts in the original.</summary>
+        /// <summary>Where the damage starts: the byte offset in the original file (legacy file) or in the first file whose bytes were moved to quarantine (store).</summary>
         public long? DamageOffset { get; }
 
         /// <summary>Legacy file: the line where the damage starts.</summary>
@@ -106,7 +106,7 @@ namespace BmadGuard
         /// <summary>Legacy file: the column where the damage starts.</summary>
         public int? DamageColumn { get; }
 
-        /// <summary>Legacy file: where the damaged original was kept whole.</summary>
+        /// <summary>Where the damaged bytes were kept: the whole original (legacy file), or the first quarantine file written (store; every one is in Actions).</summary>
         public string? QuarantinePath { get; }
 
         /// <summary>Every action taken, with the file, offset, length and quarantine path of each moved region.</summary>
@@ -123,8 +123,12 @@ namespace BmadGuard
         internal static BmadRepairReport FromStoreReport(StoreRepairReport r)
         {
             long lost = r.Lost.Sum(l => l.Last - l.First + 1);
+            // The placeholders written for lost seqs are records of the repaired store, not recovered events.
+            long recovered = System.Math.Max(0, r.After.RecordsChecked - lost);
+            // Where the damage was and where its bytes were kept: the first action that moved bytes to quarantine.
+            var moved = r.Actions.FirstOrDefault(a => a.QuarantinePath != null);
             return new BmadRepairReport(r.Store, "store", r.Before.Healthy && r.Actions.Count == 0, r.Healthy, r.BytesMoved,
-                r.After.RecordsChecked, lost, r.NeedsRestore, r.RestoredFromBackup, null, null, null, null,
+                recovered, lost, r.NeedsRestore, r.RestoredFromBackup, moved?.Offset, null, null, moved?.QuarantinePath,
                 r.Actions.Select(BmadRepairAction.FromAction).ToArray(), BmadIntegrityReport.FromReport(r.Before), BmadIntegrityReport.FromReport(r.After));
         }
 
@@ -145,7 +149,9 @@ namespace BmadGuard
                     $"The file was replaced atomically with the {r.RecoveredEvents} recovered events."));
             }
 
-            return new BmadRepairReport(r.Path, "file", r.WasHealthy, r.WasHealthy || r.Written, r.Written ? r.OriginalBytes : 0, r.RecoveredEvents, 0,
+            // Each damaged stretch not carried over held at least one event (a torn event is one stretch).
+            long lost = r.Written ? r.Damage.Count : 0;
+            return new BmadRepairReport(r.Path, "file", r.WasHealthy, r.WasHealthy || r.Written, r.Written ? r.OriginalBytes : 0, r.RecoveredEvents, lost,
                 false, false, r.DamageOffset, r.DamageLine, r.DamageColumn, r.QuarantinePath, actions.ToArray(), null, null);
         }
     }
