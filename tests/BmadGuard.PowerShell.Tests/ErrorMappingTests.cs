@@ -49,7 +49,7 @@ namespace BmadGuard.Tests.PowerShell
         [InlineData(ErrorCodes.SetAsideNeedsForce, FailureKind.InvalidInput, ErrorCategory.InvalidOperation)]
         public void Each_core_code_has_its_category_and_an_ErrorId_of_command_plus_code(string code, FailureKind kind, ErrorCategory expected)
         {
-            var (condition, category) = BmadCmdletSupport.Describe(new BmadGuardException(code, kind, "m"));
+            var (condition, category) = BmadCmdletSupport.Describe(new Core.BmadGuardException(code, kind, "m"));
             Assert.Equal(code, condition);
             Assert.Equal(expected, category);
             Assert.Equal("PublishBmadEvent" + code, BmadCmdletSupport.ErrorId("PublishBmadEvent", condition));
@@ -58,7 +58,7 @@ namespace BmadGuard.Tests.PowerShell
         [Fact]
         public void The_example_id_from_the_conventions_is_what_bad_data_produces()
         {
-            var (condition, _) = BmadCmdletSupport.Describe(new BmadGuardException(ErrorCodes.InvalidData, FailureKind.InvalidInput, "m"));
+            var (condition, _) = BmadCmdletSupport.Describe(new Core.BmadGuardException(ErrorCodes.InvalidData, FailureKind.InvalidInput, "m"));
             Assert.Equal("PublishBmadEventInvalidData", BmadCmdletSupport.ErrorId("PublishBmadEvent", condition));
         }
 
@@ -72,7 +72,7 @@ namespace BmadGuard.Tests.PowerShell
             Assert.NotEmpty(codes);
             foreach (string code in codes)
             {
-                var (condition, _) = BmadCmdletSupport.Describe(new BmadGuardException(code, FailureKind.StoreProblem, "m"));
+                var (condition, _) = BmadCmdletSupport.Describe(new Core.BmadGuardException(code, FailureKind.StoreProblem, "m"));
                 Assert.Matches(new Regex("^GetBmadEvent[A-Z][A-Za-z0-9]*$"), BmadCmdletSupport.ErrorId("GetBmadEvent", condition));
             }
         }
@@ -81,7 +81,7 @@ namespace BmadGuard.Tests.PowerShell
         public void Restore_and_monitor_failures_get_their_command_prefixed_ids()
         {
             string Id(string prefix, string code, FailureKind kind)
-                => BmadCmdletSupport.ErrorId(prefix, BmadCmdletSupport.Describe(new BmadGuardException(code, kind, "m")).Condition);
+                => BmadCmdletSupport.ErrorId(prefix, BmadCmdletSupport.Describe(new Core.BmadGuardException(code, kind, "m")).Condition);
 
             Assert.Equal("RestoreBmadStoreBackupDamaged", Id("RestoreBmadStore", ErrorCodes.BackupDamaged, FailureKind.StoreProblem));
             Assert.Equal("RestoreBmadStoreConfirmationRequired", Id("RestoreBmadStore", ErrorCodes.ConfirmationRequired, FailureKind.InvalidInput));
@@ -120,7 +120,7 @@ namespace BmadGuard.Tests.PowerShell
         public void A_link_inside_the_store_is_a_SecurityError_and_a_full_disk_is_StoreFull_even_unmapped()
         {
             Assert.Equal((ErrorCodes.StoreUnsafePath, ErrorCategory.SecurityError),
-                BmadCmdletSupport.Describe(new BmadGuardException(ErrorCodes.StoreUnsafePath, FailureKind.StoreProblem, "m")));
+                BmadCmdletSupport.Describe(new Core.BmadGuardException(ErrorCodes.StoreUnsafePath, FailureKind.StoreProblem, "m")));
             Assert.Equal("RepairBmadStoreStoreUnsafePath", BmadCmdletSupport.ErrorId("RepairBmadStore", ErrorCodes.StoreUnsafePath));
             Assert.Equal((ErrorCodes.StoreFull, ErrorCategory.WriteError), BmadCmdletSupport.Describe(new IOException("No space left on device : 'x'", 28)));
         }
@@ -128,8 +128,8 @@ namespace BmadGuard.Tests.PowerShell
         [Fact]
         public void Only_input_failures_are_per_item()
         {
-            Assert.True(BmadCmdletSupport.IsInvalidInput(new BmadGuardException(ErrorCodes.DataTooDeep, FailureKind.InvalidInput, "m")));
-            Assert.False(BmadCmdletSupport.IsInvalidInput(new BmadGuardException(ErrorCodes.LockTimeout, FailureKind.StoreProblem, "m")));
+            Assert.True(BmadCmdletSupport.IsInvalidInput(new Core.BmadGuardException(ErrorCodes.DataTooDeep, FailureKind.InvalidInput, "m")));
+            Assert.False(BmadCmdletSupport.IsInvalidInput(new Core.BmadGuardException(ErrorCodes.LockTimeout, FailureKind.StoreProblem, "m")));
             Assert.False(BmadCmdletSupport.IsInvalidInput(new IOException()));
         }
     }

@@ -127,10 +127,10 @@ namespace BmadGuard.Commands
             {
                 // Ctrl+C: StoreRestore only swaps in the restored state as its last step; before that nothing changed.
             }
-            catch (BmadGuardException ex) when (ex.Code == ErrorCodes.SetAsideNeedsForce)
+            catch (Core.BmadGuardException ex) when (ex.Code == ErrorCodes.SetAsideNeedsForce)
             {
                 WriteError(BmadCmdletSupport.ToErrorRecord(
-                    new BmadGuardException(ex.Code, ex.Kind, ex.Message + " To restore anyway and set them aside, add -Force.", ex.Path, ex.Offset, ex), ErrorPrefix, path));
+                    new Core.BmadGuardException(ex.Code, ex.Kind, ex.Message + " To restore anyway and set them aside, add -Force.", ex.Path, ex.Offset, ex), ErrorPrefix, path));
             }
             catch (Exception ex) when (BmadCmdletSupport.IsStoreFailure(ex))
             {

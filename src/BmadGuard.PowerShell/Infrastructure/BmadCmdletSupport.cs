@@ -373,7 +373,7 @@ namespace BmadGuard.Infrastructure
             {
                 if (!_path.Add(value))
                 {
-                    throw new BmadGuardException(ErrorCodes.UnserializableData, FailureKind.InvalidInput,
+                    throw new Core.BmadGuardException(ErrorCodes.UnserializableData, FailureKind.InvalidInput,
                         $"Event data refers to itself at {Where()}: that value contains itself, and a cycle cannot be stored as JSON. Break the cycle or publish a copy without the back-reference.");
                 }
             }
