@@ -13,8 +13,10 @@
 #   python -c pass       a fresh python3 process that does nothing (the resolved interpreter, not a pyenv shim)
 #   python append+fsync  a fresh python3 process appending a ~300-byte line to a file in the store's directory + fsync
 #   fsync (in-process)   the harness itself appending a line + fsync: the I/O a publish cannot avoid
-# Reported: median and p90 ms per publish, the median minus the in-process fsync ("beyond fsync": the goal is <= 30 ms),
-# and the ratio to `python -c pass`. --before DIR adds `dotnet DIR/bmadguard.dll` (an older build, e.g. main's) to the run. Each store is created once per build (`init`), not timed.
+# Reported: median and p90 wall ms per publish, the median minus the in-process fsync ("beyond fsync": the goal is
+# <= 30 ms), and each process's CPU time (user + system, all threads; it moves far less with other users' load),
+# each also as a ratio to `python -c pass`. --before DIR adds `dotnet DIR/bmadguard.dll` (an older build, e.g. main's)
+# to the run. Each store is created once per build (`init`), not timed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -79,25 +81,38 @@ def raw_fsync():
     with open(fsync_file, "ab") as f:
         f.write(line); f.flush(); os.fsync(f.fileno())
     return time.perf_counter() - t
+cpu = {n: [] for n, _ in procs}
+def run(argv):  # wall seconds, CPU seconds (user + system, all threads), exit code, stderr
+    t = time.perf_counter()
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    err = p.stderr.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t
+    p.returncode = os.waitstatus_to_exitcode(status)
+    p.stderr.close()
+    return wall, usage.ru_utime + usage.ru_stime, p.returncode, err
 for _ in range(2):  # warm-up: page cache, dotnet host resolution
     for n, argv in procs:
-        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        run(argv)
 for i in range(runs):
     k = i % len(procs)
     for n, argv in procs[k:] + procs[:k]:
-        t = time.perf_counter()
-        r = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-        samples[n].append(time.perf_counter() - t)
-        if r.returncode != 0:
-            sys.exit(f"cli-start: {n} exited {r.returncode}: {r.stderr.decode()}")
+        wall, used, rc, err = run(argv)
+        samples[n].append(wall)
+        cpu[n].append(used)
+        if rc != 0:
+            sys.exit(f"cli-start: {n} exited {rc}: {err.decode()}")
         samples["fsync (in-process)"].append(raw_fsync())
 ms = lambda xs: statistics.median(xs) * 1000
 p90 = lambda xs: sorted(xs)[min(len(xs) - 1, int(round(0.9 * (len(xs) - 1))))] * 1000
 fs, base = ms(samples["fsync (in-process)"]), ms(samples["python -c pass"])
 print(f"bmadguard CLI start: {runs} fresh processes each, interleaved; store dir {work}; {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
-print(f"{'candidate':<28}{'median ms':>10}{'p90 ms':>9}{'beyond fsync':>14}{'x python':>10}")
+cbase = ms(cpu["python -c pass"])
+print(f"{'candidate':<28}{'median ms':>10}{'p90 ms':>9}{'beyond fsync':>14}{'x python':>10}{'CPU ms':>9}{'CPU x python':>14}")
 for n in ["fsync (in-process)"] + [n for n, _ in procs]:
     xs = samples[n]
-    print(f"{n:<28}{ms(xs):>10.1f}{p90(xs):>9.1f}{ms(xs) - fs:>14.1f}{ms(xs) / base:>10.2f}")
-print("beyond fsync = median - median of the in-process append+fsync; goal for one publish: <= 30 ms")
+    c = f"{ms(cpu[n]):>9.1f}{ms(cpu[n]) / cbase:>14.2f}" if n in cpu else ""
+    print(f"{n:<28}{ms(xs):>10.1f}{p90(xs):>9.1f}{ms(xs) - fs:>14.1f}{ms(xs) / base:>10.2f}{c}")
+print("beyond fsync = median wall time - median of the in-process append+fsync; goal for one publish: <= 30 ms.")
+print("CPU ms = the process's user + system time (all threads), median: barely moves with other users' load, unlike wall time.")
 PY
