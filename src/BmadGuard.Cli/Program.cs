@@ -1,5 +1,7 @@
 using System;
+using System.Collections.Generic;
 using System.CommandLine;
+using System.Diagnostics.CodeAnalysis;
 using System.Threading.Tasks;
 
 namespace BmadGuard.Cli
@@ -11,6 +13,15 @@ namespace BmadGuard.Cli
     /// </summary>
     public static class Program
     {
+        // verify with --schema in the trimmed (Native AOT) build: NJsonSchema reads a schema through Newtonsoft.Json,
+        // which finds the extension-data dictionary's indexer by reflection, and resolves the schema's own path through
+        // System.IO.Path/File/Directory found by name (NJsonSchema's DynamicApis); trimming would drop that metadata.
+        [DynamicDependency(DynamicallyAccessedMemberTypes.PublicMethods, typeof(System.IO.Path))]
+        [DynamicDependency(DynamicallyAccessedMemberTypes.PublicMethods, typeof(System.IO.File))]
+        [DynamicDependency(DynamicallyAccessedMemberTypes.PublicMethods, typeof(System.IO.Directory))]
+        [DynamicDependency(DynamicallyAccessedMemberTypes.All, typeof(Dictionary<string, object>))]
+        [DynamicDependency(DynamicallyAccessedMemberTypes.All, typeof(IDictionary<string, object>))]
+        [DynamicDependency(DynamicallyAccessedMemberTypes.All, typeof(ICollection<KeyValuePair<string, object>>))]
         public static int Main(string[] args)
         {
             var root = new RootCommand("bmadguard: durable, checksummed event stores for BMAD agents. JSON in, JSON out.");

@@ -139,8 +139,8 @@ namespace BmadGuard.Cli
             }
         }
 
-        /// <summary>Cancels on Ctrl+C and SIGTERM so --follow and long commands stop cleanly.</summary>
-        public static SignalCancellation CancelOnSignal() => new SignalCancellation();
+        /// <summary>Cancels on Ctrl+C and SIGTERM (and SIGQUIT with <paramref name="includeQuit"/>, the monitor) so --follow and long commands stop cleanly.</summary>
+        public static SignalCancellation CancelOnSignal(bool includeQuit = false) => new SignalCancellation(includeQuit);
 
         public static Stream StdOut() => Console.OpenStandardOutput();
 
@@ -154,11 +154,16 @@ namespace BmadGuard.Cli
         private readonly CancellationTokenSource _cts = new CancellationTokenSource();
         private readonly System.Runtime.InteropServices.PosixSignalRegistration _int;
         private readonly System.Runtime.InteropServices.PosixSignalRegistration _term;
+        private readonly System.Runtime.InteropServices.PosixSignalRegistration? _quit;
 
-        public SignalCancellation()
+        public SignalCancellation(bool includeQuit = false)
         {
             _int = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, OnSignal);
             _term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, OnSignal);
+            if (includeQuit)
+            {
+                _quit = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGQUIT, OnSignal);
+            }
         }
 
         public CancellationToken Token => _cts.Token;
@@ -173,6 +178,7 @@ namespace BmadGuard.Cli
         {
             _int.Dispose();
             _term.Dispose();
+            _quit?.Dispose();
             _cts.Dispose();
         }
     }

@@ -13,8 +13,6 @@ using BmadGuard.Core.Health;
 using BmadGuard.Core.Monitoring;
 using BmadGuard.Core.Outbox;
 using BmadGuard.Core.Storage;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 
 namespace BmadGuard.Cli
 {
@@ -122,63 +120,61 @@ namespace BmadGuard.Cli
         }
 
         /// <summary>
-        /// The long-lived process: Microsoft.Extensions.Hosting with the console lifetime (SIGINT, SIGTERM and
-        /// SIGQUIT stop the host, which cancels the monitor's token; the monitor then flushes alerts, writes its last
-        /// heartbeat and releases its lock). Microsoft.Extensions.Hosting.Systemd is not on our feed, so there is no
-        /// sd_notify: run it as <c>Type=simple</c> with <c>KillSignal=SIGTERM</c> and <c>Restart=on-failure</c>;
-        /// a restart after a crash is never blocked (the monitor lock is an OS lock).
+        /// The long-lived process: SIGINT (Ctrl+C), SIGTERM and SIGQUIT cancel the monitor's token (the signal does not
+        /// kill the process); the monitor then flushes alerts, writes its last heartbeat and releases its lock. It gets
+        /// <see cref="ShutdownTimeout"/> for that, after which the process exits anyway (the monitor lock is an OS lock,
+        /// so a stop cut short blocks no restart). This is what Microsoft.Extensions.Hosting's console lifetime did,
+        /// without its start-up cost (and trimming warnings) in every bmadguard process. There is no sd_notify: run it
+        /// as <c>Type=simple</c> with <c>KillSignal=SIGTERM</c> and <c>Restart=on-failure</c>.
         /// </summary>
         private static int RunHosted(MonitorConfig config, JsonLineObserver observer)
         {
             using var monitor = new StoreMonitor(config, null, observer);
-            monitor.Start(); // claims the stores now: a second monitor fails here with a clear message, before any hosting
-            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Args = Array.Empty<string>() });
-            builder.Services.Configure<ConsoleLifetimeOptions>(x => x.SuppressStatusMessages = true);
-            builder.Services.Configure<HostOptions>(x =>
+            monitor.Start(); // claims the stores now: a second monitor fails here with a clear message
+            using var signals = CliSupport.CancelOnSignal(includeQuit: true);
+            using var finished = new ManualResetEventSlim();
+            Exception? failure = null;
+            var worker = new Thread(() =>
             {
-                x.ShutdownTimeout = TimeSpan.FromSeconds(15);
-                x.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.StopHost;
-            });
-            var service = new MonitorService(monitor);
-            builder.Services.AddSingleton<IHostedService>(service);
-            using var host = builder.Build();
-            host.Run();
-            if (service.Failure != null)
-            {
-                if (service.Failure is BmadGuardException)
+                try
                 {
-                    throw service.Failure;
+                    monitor.Run(signals.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+                catch (Exception ex)
+                {
+                    failure = ex;
+                }
+                finally
+                {
+                    finished.Set();
+                }
+            })
+            { IsBackground = true, Name = "bmadguard monitor" };
+            worker.Start();
+            if (WaitHandle.WaitAny(new[] { finished.WaitHandle, signals.Token.WaitHandle }) == 1)
+            {
+                finished.Wait(ShutdownTimeout);
+            }
+
+            if (failure != null)
+            {
+                if (failure is BmadGuardException)
+                {
+                    throw failure;
                 }
 
-                Console.Error.WriteLine("bmadguard: MonitorFailed: " + monitor.Redactor.Redact(service.Failure.Message));
+                Console.Error.WriteLine("bmadguard: MonitorFailed: " + monitor.Redactor.Redact(failure.Message));
                 return ExitCodes.StoreProblem;
             }
 
             return ExitCodes.Success;
         }
 
-        private sealed class MonitorService : BackgroundService
-        {
-            private readonly StoreMonitor _monitor;
-
-            public MonitorService(StoreMonitor monitor) => _monitor = monitor;
-
-            public Exception? Failure { get; private set; }
-
-            protected override Task ExecuteAsync(CancellationToken stoppingToken)
-                => Task.Factory.StartNew(() =>
-                {
-                    try
-                    {
-                        _monitor.Run(stoppingToken);
-                    }
-                    catch (Exception ex) when (!(ex is OperationCanceledException))
-                    {
-                        Failure = ex;
-                        throw;
-                    }
-                }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-        }
+        /// <summary>How long a stopping monitor may take to flush alerts and release its lock.</summary>
+        private static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(15);
 
         private static Command Alert()
         {
