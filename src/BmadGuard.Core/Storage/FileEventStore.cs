@@ -333,7 +333,18 @@ namespace BmadGuard.Core.Storage
                 return;
             }
 
-            var tail = ScanTailOrThrow(segments[segments.Count - 1].Path);
+            SegmentTail tail;
+            try
+            {
+                tail = SegmentTail.Scan(segments[segments.Count - 1].Path);
+            }
+            catch (IOException ex) when (ex is FileNotFoundException || ex is DirectoryNotFoundException)
+            {
+                // This look takes no lock: a restore or repair swapped the segment files between the listing and the read.
+                // Nothing is known about the tail, so look again under the lock, where no swap can be in progress.
+                tail = new SegmentTail(0, 0, 0, 1, 0, null);
+            }
+
             if (tail.TornBytes == 0 || tail.DamagedRecords > 0)
             {
                 return; // (damaged complete records are not cut: readers meet them as damage, writers refuse)
@@ -896,6 +907,9 @@ namespace BmadGuard.Core.Storage
             public string? SegmentPath { get; set; }
             public long SegmentFirstSeq { get; set; }
             public long Offset { get; set; }
+
+            /// <summary>The writer epoch when the current segment was opened (null: unknown).</summary>
+            public long? Epoch { get; set; }
         }
 
         public IEnumerable<EventRecord> Read(EventQuery query, CancellationToken cancellationToken = default)
@@ -931,7 +945,7 @@ namespace BmadGuard.Core.Storage
                 if (query.Last.HasValue)
                 {
                     var window = new Queue<EventRecord>();
-                    foreach (var r in ReadAvailable(cursor, cancellationToken))
+                    foreach (var r in ReadAcrossSwaps(cursor, cancellationToken))
                     {
                         if (Matches(r))
                         {
@@ -954,7 +968,7 @@ namespace BmadGuard.Core.Storage
                 }
                 else
                 {
-                    foreach (var r in ReadAvailable(cursor, cancellationToken))
+                    foreach (var r in ReadAcrossSwaps(cursor, cancellationToken))
                     {
                         delivered = r.Seq; // taken once handed over (see above)
                         if (Matches(r))
@@ -977,7 +991,7 @@ namespace BmadGuard.Core.Storage
                         break;
                     }
 
-                    foreach (var r in ReadAvailable(cursor, cancellationToken))
+                    foreach (var r in ReadAcrossSwaps(cursor, cancellationToken))
                     {
                         delivered = r.Seq; // taken once handed over (see above)
                         if (Matches(r))
@@ -994,6 +1008,73 @@ namespace BmadGuard.Core.Storage
                     CommitConsumer(query.Consumer, delivered);
                 }
             }
+        }
+
+        /// <summary>
+        /// <see cref="ReadAvailable"/>, re-positioned by seq when the log's files were swapped under the cursor. A restore
+        /// or repair bumps the writer epoch before (restore) or while (repair) it replaces segment files, and seqs are never
+        /// reused, so the same seq still names the same place in the new files: the cursor drops its file and offset and
+        /// finds the next seq it has not handed out in the new set. An error met while the epoch changed, or after the
+        /// cursor's file vanished, is that swap seen half-way, not damage: it is retried the same way (bounded).
+        /// </summary>
+        private IEnumerable<EventRecord> ReadAcrossSwaps(ReadCursor cursor, CancellationToken cancellationToken)
+        {
+            for (int attempt = 0; ; attempt++)
+            {
+                long? epoch = StoreLock.PeekEpoch(LockPath);
+                if (cursor.SegmentPath != null && epoch != cursor.Epoch)
+                {
+                    Reposition(cursor);
+                }
+
+                cursor.Epoch = epoch;
+                bool swapped = false;
+                using (var e = ReadAvailable(cursor, cancellationToken).GetEnumerator())
+                {
+                    while (true)
+                    {
+                        EventRecord? record = null;
+                        try
+                        {
+                            if (e.MoveNext())
+                            {
+                                record = e.Current;
+                            }
+                        }
+                        catch (BmadGuardException ex) when (ex.Code == ErrorCodes.StoreDamaged && attempt < 10
+                                                              && (StoreLock.PeekEpoch(LockPath) != cursor.Epoch || (cursor.SegmentPath != null && !File.Exists(cursor.SegmentPath))))
+                        {
+                            swapped = true;
+                        }
+
+                        if (record == null)
+                        {
+                            break;
+                        }
+
+                        yield return record;
+                    }
+                }
+
+                if (!swapped)
+                {
+                    yield break;
+                }
+
+                Reposition(cursor);
+                cursor.Epoch = null; // read the epoch again on the next attempt
+            }
+        }
+
+        /// <summary>Forget the file and offset; the next read finds the first seq not yet handed out by seq.</summary>
+        private static void Reposition(ReadCursor cursor)
+        {
+            if (cursor.SegmentPath != null)
+            {
+                cursor.DeliverFrom = Math.Max(cursor.DeliverFrom, cursor.ExpectSeq);
+            }
+
+            cursor.SegmentPath = null;
         }
 
         /// <summary>
