@@ -376,7 +376,9 @@ namespace BmadGuard.Core.Integrity
                 foreach (string dir in Directory.EnumerateDirectories(_root))
                 {
                     string name = Path.GetFileName(dir);
-                    if (StoreVerifier.IsTempName(name) && name.StartsWith(".segments.restore-", StringComparison.Ordinal))
+                    // Without 'segments' (a restore's two-rename swap, off Linux, cut between its renames) the leftover may be the
+                    // restored set itself: left where it is for a person (verify names it), never moved away from the store.
+                    if (StoreVerifier.IsTempName(name) && name.StartsWith(".segments.restore-", StringComparison.Ordinal) && Directory.Exists(SegmentsDir))
                     {
                         leftovers.Add((dir, "a segment set left by an interrupted restore"));
                     }
