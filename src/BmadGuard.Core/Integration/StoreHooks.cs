@@ -31,6 +31,8 @@ namespace BmadGuard.Core.Integration
 
         public IntegrityResult QuickCheck(string store, CancellationToken cancellationToken) => Settled(store, () => _scan.QuickCheck(store, cancellationToken));
 
+        private IntegrityResult Settled(string store, Func<IntegrityResult> check) => Settled(store, check, () => _scan.Forget(store));
+
         public IntegrityResult DeepVerify(string store, CancellationToken cancellationToken)
             => Settled(store, () => Deep(store, _scan.DeepVerify(store, cancellationToken), cancellationToken));
 
@@ -46,9 +48,11 @@ namespace BmadGuard.Core.Integration
         /// bump the writer epoch: a check that read the files half-way through such a swap sees a mix of the old and new sets
         /// (a segment gone, a seq out of order). So a check that found something waits for the lock (the swap, if any, is
         /// over once it gets it) and, when the epoch moved since it started or the lock was busy, looks again; only what it
-        /// finds in a store nobody was replacing is reported. Real damage is found again, so it is never hidden.
+        /// finds in a store nobody was replacing is reported. Real damage is found again, so it is never hidden. The first
+        /// look again is always made, from scratch (the incremental scan forgets what it verified): a swap that ended just
+        /// before a check began leaves nothing to see but stale offsets into replaced files.
         /// </summary>
-        private static IntegrityResult Settled(string store, Func<IntegrityResult> check)
+        private static IntegrityResult Settled(string store, Func<IntegrityResult> check, Action forget)
         {
             string lockPath = Path.Combine(store, Storage.StorePaths.LockFileName);
             for (int attempt = 0; ; attempt++)
@@ -82,10 +86,12 @@ namespace BmadGuard.Core.Integration
                     }
                 }
 
-                if (!wasBusy && Storage.StoreLock.PeekEpoch(lockPath) == before)
+                if (attempt >= 1 && !wasBusy && Storage.StoreLock.PeekEpoch(lockPath) == before)
                 {
-                    return result; // nobody replaced anything while we looked: what we saw is there
+                    return result; // seen twice, and nobody replaced anything while we looked: it is there
                 }
+
+                forget();
             }
         }
 
