@@ -2,9 +2,11 @@ using System;
 using System.Collections.Generic;
 using System.CommandLine;
 using System.Globalization;
+using System.IO;
 using System.Text.Json;
 using BmadGuard.Core;
 using BmadGuard.Core.Backup;
+using BmadGuard.Core.Storage;
 
 namespace BmadGuard.Cli
 {
@@ -16,6 +18,81 @@ namespace BmadGuard.Cli
             root.Subcommands.Add(Backup());
             root.Subcommands.Add(Backups());
             root.Subcommands.Add(Restore());
+            root.Subcommands.Add(SetAside());
+        }
+
+        private static Command SetAside()
+        {
+            var store = CliSupport.StoreOption();
+            var putBack = new Option<string?>("--put-back") { Description = "Append the events of this kept-aside file that the log does not hold (their ids and times kept), then mark the file put back. Safe to run again after an interruption." };
+            var dismiss = new Option<string?>("--dismiss") { Description = "Stop reporting this kept-aside file (renamed to ….dismissed; its bytes stay in quarantine)." };
+            var lockTimeout = new Option<double>("--lock-timeout") { Description = "Seconds to wait for the writers' lock (default 10).", DefaultValueFactory = _ => 10 };
+            var cmd = new Command("set-aside",
+                "Lists the events restores set aside (quarantine/restore-…-kept-aside.jsonl) with how many the log does not hold, one JSON line per file; or puts a file's events back, or dismisses it.")
+            {
+                store, putBack, dismiss, lockTimeout,
+            };
+            cmd.SetAction(parse => CliSupport.Run(() =>
+            {
+                string root = CliSupport.ResolveStore(parse.GetValue(store));
+                string? back = parse.GetValue(putBack), drop = parse.GetValue(dismiss);
+                if (back != null && drop != null)
+                {
+                    throw new BmadGuardException(ErrorCodes.InvalidArgument, FailureKind.InvalidInput, "Give --put-back NAME or --dismiss NAME, not both. Nothing was changed.");
+                }
+
+                var timeout = TimeSpan.FromSeconds(parse.GetValue(lockTimeout));
+                using var signal = CliSupport.CancelOnSignal();
+                if (back != null)
+                {
+                    var r = SetAsideEvents.PutBack(root, back, timeout, signal.Token);
+                    WriteLine(w =>
+                    {
+                        w.WriteStartObject();
+                        w.WriteString("file", r.File);
+                        w.WriteNumber("appended", r.Appended);
+                        w.WriteNumber("alreadyInLog", r.AlreadyInLog);
+                        w.WriteString("renamedTo", r.DoneFile);
+                        if (r.Records.Count > 0)
+                        {
+                            w.WriteNumber("firstSeq", r.Records[0].Seq);
+                            w.WriteNumber("lastSeq", r.Records[r.Records.Count - 1].Seq);
+                        }
+
+                        w.WriteEndObject();
+                    });
+                    return ExitCodes.Success;
+                }
+
+                if (drop != null)
+                {
+                    string done = SetAsideEvents.Dismiss(root, drop, timeout, signal.Token);
+                    WriteLine(w =>
+                    {
+                        w.WriteStartObject();
+                        w.WriteString("file", Path.Combine(root, StorePaths.QuarantineDirName, drop));
+                        w.WriteString("renamedTo", done);
+                        w.WriteEndObject();
+                    });
+                    return ExitCodes.Success;
+                }
+
+                foreach (var f in SetAsideEvents.List(root, signal.Token))
+                {
+                    WriteLine(w =>
+                    {
+                        w.WriteStartObject();
+                        w.WriteString("name", f.Name);
+                        w.WriteString("path", f.Path);
+                        w.WriteNumber("events", f.Events);
+                        w.WriteNumber("notInLog", f.Missing);
+                        w.WriteEndObject();
+                    });
+                }
+
+                return ExitCodes.Success;
+            }));
+            return cmd;
         }
 
         private static Command Backup()
@@ -267,6 +344,9 @@ namespace BmadGuard.Cli
 
             w.WriteNumber("eventsAfter", r.EventsAfter);
             w.WriteNumber("restoredLastSeq", r.RestoredLastSeq);
+            w.WriteNumber("lastSeqAfter", r.LastSeqAfter);
+            w.WriteNumber("rolledBack", r.RolledBack);
+            w.WriteNumber("putBack", r.PutBack);
             w.WriteNumber("keptAside", r.KeptAside);
             if (r.KeptAsideFile != null)
             {

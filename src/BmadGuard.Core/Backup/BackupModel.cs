@@ -285,6 +285,13 @@ namespace BmadGuard.Core.Backup
         public bool Force { get; set; }
 
         public IStorageIO IO { get; set; } = OsStorageIO.Instance;
+
+        /// <summary>
+        /// Keep the current log's intact events after the restored point at their own seqs (repair and the monitor's heal:
+        /// the backup only has to bring back what was damaged). False (Restore-BmadStore): they are kept aside and their
+        /// seqs hold <c>bmadguard.rolledback</c> placeholders.
+        /// </summary>
+        public bool PutBackNewer { get; set; }
     }
 
     /// <summary>What Restore-BmadStore changed.</summary>
@@ -304,6 +311,18 @@ namespace BmadGuard.Core.Backup
         /// <summary>The store's last seq after the restore.</summary>
         public long RestoredLastSeq { get; internal set; }
 
+        /// <summary>
+        /// The log's last seq after the restore: the old high-water mark (seqs are never reused), at least
+        /// <see cref="RestoredLastSeq"/>. The next event published gets the seq after it.
+        /// </summary>
+        public long LastSeqAfter { get; internal set; }
+
+        /// <summary>Seqs after the restored point marked with <c>bmadguard.rolledback</c> placeholders.</summary>
+        public long RolledBack { get; internal set; }
+
+        /// <summary>Current events after the restored point kept in the log at their own seqs (<see cref="RestoreRequest.PutBackNewer"/>).</summary>
+        public long PutBack { get; internal set; }
+
         /// <summary>Valid events in the store before the restore.</summary>
         public long EventsBefore { get; internal set; }
 
@@ -320,7 +339,7 @@ namespace BmadGuard.Core.Backup
         /// <summary>The segment files the restore replaced, moved here whole (never deleted).</summary>
         public string? ReplacedSegments { get; internal set; }
 
-        /// <summary>Consumers whose position was beyond the restored point, moved back to it.</summary>
+        /// <summary>Always empty since seqs are never reused: no consumer is ever ahead of a restored log. Kept for output compatibility.</summary>
         public IReadOnlyList<string> ConsumersRewound { get; internal set; } = Array.Empty<string>();
 
         /// <summary>Unreadable bytes found in the current store while collecting its events (they are in the safety backup and in <see cref="ReplacedSegments"/>).</summary>

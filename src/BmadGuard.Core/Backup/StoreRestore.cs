@@ -23,9 +23,16 @@ namespace BmadGuard.Core.Backup
     /// two renames, with a window where a crash leaves the new set under the temporary name — both sets
     /// survive and the report/notice names them), and the old set is moved whole to
     /// <c>quarantine/restore-&lt;time&gt;-replaced-segments</c>;</item>
-    /// <item>the restored log is read back and checked; consumers ahead of it are moved back to its end.</item>
+    /// <item>the restored log is read back and checked.</item>
     /// </list>
     /// Nothing is deleted: the replaced segments, the kept-aside events and the safety backup all remain.
+    /// <para>
+    /// Seqs are never reused (docs/store-format.md, "Rollback"): the restored set continues up to the old log's
+    /// high-water mark before it is swapped in. Seqs after the restored point hold <c>bmadguard.rolledback</c>
+    /// placeholders naming the kept-aside file, or, with <see cref="RestoreRequest.PutBackNewer"/>, the current
+    /// log's own intact records at their own seqs (the put-back is part of the one atomic swap). So the next event
+    /// gets a seq above every seq ever acknowledged, and no consumer is ever ahead of the log: none is rewound.
+    /// </para>
     /// </summary>
     public static class StoreRestore
     {
@@ -108,7 +115,26 @@ namespace BmadGuard.Core.Backup
                     Build(chosen.Path, segmentFiles, cut, building, io, progress, cancellationToken);
                     phases["build"] = clock.ElapsedMilliseconds;
                     io.CreateDirectory(quarantine);
-                    KeepAside(storeRoot, segmentsDir, chosen.Path, segmentFiles, cut, quarantine, stamp, io, report, cancellationToken);
+                    string keptAsideName = StorePaths.QuarantineDirName + "/" + KeptAsideFileName(stamp);
+                    using (var continuation = new Continuation(building, cut, chosen.Name, keptAsideName, io))
+                    {
+                        KeepAside(storeRoot, segmentsDir, chosen.Path, segmentFiles, cut, quarantine, stamp, io, report,
+                            request.PutBackNewer ? continuation : null, out long trailingDamaged, cancellationToken);
+
+                        // The old log's high-water mark: its last seq (damaged complete records at its end count: they
+                        // were acknowledged), any consumer's position, the monitor's remembered mark. The restored set
+                        // continues up to it, so no seq that was ever handed out names a new event.
+                        long high = Math.Max(cut, (report.LastSeqBefore ?? 0) + trailingDamaged);
+                        high = Math.Max(high, HighestConsumerPosition(storeRoot));
+                        high = Math.Max(high, LastSegmentFloor(segmentsDir));
+                        high = Math.Max(high, Monitoring.SeqWatermark.Load(storeRoot)?.Seq ?? 0);
+                        continuation.PlaceholdersThrough(high);
+                        continuation.Finish(); // fsynced before the swap
+                        report.LastSeqAfter = high;
+                        report.RolledBack = continuation.Placeholders;
+                        report.PutBack = continuation.PutBack;
+                        report.EventsAfter += continuation.PutBack;
+                    }
                 }
                 catch
                 {
@@ -147,9 +173,9 @@ namespace BmadGuard.Core.Backup
                 io.SyncDirectory(storeRoot); // the new 'segments' entry and the old set's departure are durable
                 io.SyncDirectory(quarantine); // the replaced set's new name is durable
                 phases["swap"] = clock.ElapsedMilliseconds;
-                // 5. Read the restored log back.
-                CheckRestored(segmentsDir, manifest.FirstSeq, cut, report, cancellationToken);
-                report.ConsumersRewound = RewindConsumers(storeRoot, cut, io);
+                // 5. Read the restored log back. No consumer is rewound: the log reaches the old high-water mark, so
+                // every position is still inside it, and the events after it are the ones published from now on.
+                CheckRestored(segmentsDir, manifest.FirstSeq, report.LastSeqAfter, report, cancellationToken);
             }
 
             phases["readBack"] = clock.ElapsedMilliseconds;
@@ -411,7 +437,7 @@ namespace BmadGuard.Core.Backup
         }
 
         /// <summary>Checked event lines of a segment in order (header skipped); other lines go to <paramref name="damaged"/>.</summary>
-        private static IEnumerable<(long Seq, string Id, SegmentLine Line)> ReadKeys(string path, CancellationToken cancellationToken, Action<long, string>? damaged, long fromOffset = 0)
+        internal static IEnumerable<(long Seq, string Id, SegmentLine Line)> ReadKeys(string path, CancellationToken cancellationToken, Action<long, string>? damaged, long fromOffset = 0)
         {
             foreach (var line in SegmentReader.ReadLines(path, fromOffset))
             {
@@ -427,8 +453,158 @@ namespace BmadGuard.Core.Backup
                     continue;
                 }
 
-                damaged?.Invoke(line.Offset, line.Offset == 0 ? "a damaged segment header" : line.Terminated ? "a line whose checksum or format does not hold" : "an incomplete last line (torn tail)");
+                damaged?.Invoke(line.Offset, line.Offset == 0 ? "a damaged segment header" : line.Terminated ? "a line whose checksum or format does not hold" : TornTailWhat);
             }
+        }
+
+        private const string TornTailWhat = "an incomplete last line (torn tail)";
+
+        /// <summary>The name (in <c>quarantine/</c>) of the file holding a restore's kept-aside events.</summary>
+        internal static string KeptAsideFileName(string stamp) => "restore-" + stamp + "-kept-aside.jsonl";
+
+        /// <summary>True for BmadGuard's own placeholder records (<c>bmadguard.lost</c>, <c>bmadguard.rolledback</c>).</summary>
+        private static bool IsPlaceholder(string id, SegmentLine line)
+        {
+            if (!id.StartsWith("lost-", StringComparison.Ordinal) && !id.StartsWith(RolledBackIdPrefix, StringComparison.Ordinal))
+            {
+                return false;
+            }
+
+            var record = RecordCodec.DecodeEvent(line.Span);
+            return record != null && (record.Type == Integrity.StoreRepair.LostEventType || record.Type == RolledBackEventType);
+        }
+
+        /// <summary>The highest position any consumer has committed (0 when none can be read).</summary>
+        private static long HighestConsumerPosition(string storeRoot)
+        {
+            string dir = Path.Combine(storeRoot, StorePaths.ConsumersDirName);
+            long high = 0;
+            if (!Directory.Exists(dir))
+            {
+                return 0;
+            }
+
+            foreach (string file in Directory.EnumerateFiles(dir, "*.json"))
+            {
+                try
+                {
+                    using var doc = JsonDocument.Parse(File.ReadAllBytes(file));
+                    high = Math.Max(high, doc.RootElement.GetProperty("seq").GetInt64());
+                }
+                catch (Exception ex) when (ex is JsonException || ex is KeyNotFoundException || ex is InvalidOperationException || ex is FormatException || ex is IOException)
+                {
+                    // A damaged position file: verify reports it; its value cannot be trusted as a mark.
+                }
+            }
+
+            return high;
+        }
+
+        /// <summary>The newest segment's first seq minus one: seqs below it were handed out even if its records are gone.</summary>
+        private static long LastSegmentFloor(string segmentsDir)
+        {
+            var list = Directory.Exists(segmentsDir) ? SegmentNames.List(segmentsDir) : new List<(long, string)>();
+            return list.Count == 0 ? 0 : list[list.Count - 1].Item1 - 1;
+        }
+
+        public const string RolledBackEventType = "bmadguard.rolledback";
+        internal const string RolledBackIdPrefix = "rolledback-";
+
+        /// <summary>
+        /// Seqs after the restored point, appended to the last restored segment in the building set (which is ours
+        /// until the swap): the current log's own intact records at their own seqs (put back), and
+        /// <c>bmadguard.rolledback</c> placeholders for every other seq up to the old high-water mark. The file is
+        /// fsynced (and the set's directory) by <see cref="Finish"/>, before the swap makes any of it the log.
+        /// </summary>
+        private sealed class Continuation : IDisposable
+        {
+            private readonly IStorageIO _io;
+            private readonly string _dir;
+            private readonly string _backup;
+            private readonly string _keptAside;
+            private readonly Stream _file;
+            private long _next;
+            private string _timestamp;
+
+            public Continuation(string dir, long cut, string backup, string keptAside, IStorageIO io)
+            {
+                _io = io;
+                _dir = dir;
+                _backup = backup;
+                _keptAside = keptAside;
+                _next = cut + 1;
+                var segments = SegmentNames.List(dir);
+                string last = segments[segments.Count - 1].Path;
+                DateTimeOffset? ts = null;
+                for (int i = segments.Count - 1; i >= 0 && ts == null; i--)
+                {
+                    ts = SegmentTail.Scan(segments[i].Path).LastTimestamp;
+                }
+
+                _timestamp = (ts ?? new DateTimeOffset(1970, 1, 1, 0, 0, 0, TimeSpan.Zero)).ToUniversalTime().ToString("o", CultureInfo.InvariantCulture);
+                _file = io.OpenForWrite(last, createNew: false);
+                _file.Seek(0, SeekOrigin.End); // Build cut it just after the record `cut`
+            }
+
+            public long Placeholders { get; private set; }
+
+            public long PutBack { get; private set; }
+
+            /// <summary>Writes the current log's record at its own seq; false when the seq is already behind (a duplicate).</summary>
+            public bool TryPutBack(long seq, SegmentLine line)
+            {
+                if (seq < _next)
+                {
+                    return false;
+                }
+
+                PlaceholdersThrough(seq - 1); // seqs whose records were damaged or missing in the current log
+                var record = RecordCodec.DecodeEvent(line.Span);
+                _file.Write(line.Buffer, line.Start, line.Length);
+                _file.WriteByte((byte)'\n');
+                if (record != null)
+                {
+                    _timestamp = record.Timestamp.ToUniversalTime().ToString("o", CultureInfo.InvariantCulture);
+                }
+
+                _next = seq + 1;
+                PutBack++;
+                return true;
+            }
+
+            public void PlaceholdersThrough(long last)
+            {
+                if (last < _next)
+                {
+                    return;
+                }
+
+                var data = new MemoryStream();
+                using (var w = new Utf8JsonWriter(data))
+                {
+                    w.WriteStartObject();
+                    w.WriteString("reason", "rolled back by a restore");
+                    w.WriteString("backup", _backup);
+                    w.WriteString("keptAside", _keptAside);
+                    w.WriteNumber("firstSeq", _next);
+                    w.WriteNumber("lastSeq", last);
+                    w.WriteEndObject();
+                }
+
+                var buffered = new BufferedStream(_file, 1 << 16);
+                Integrity.StoreRepair.WritePlaceholderRecords(buffered, _next, last, RolledBackEventType, RolledBackIdPrefix, data.ToArray(), _timestamp);
+                buffered.Flush();
+                Placeholders += last - _next + 1;
+                _next = last + 1;
+            }
+
+            public void Finish()
+            {
+                _io.Sync(_file); // the continuation is durable before the swap makes it the log
+                _io.SyncDirectory(_dir);
+            }
+
+            public void Dispose() => _file.Dispose();
         }
 
         /// <summary>
@@ -437,8 +613,9 @@ namespace BmadGuard.Core.Backup
         /// id are parsed; a kept-aside event is written as its stored JSON (the record without its checksum).
         /// </summary>
         private static void KeepAside(string storeRoot, string segmentsDir, string backupDir, List<ManifestFile> backupSegments, long cut,
-            string quarantine, string stamp, IStorageIO io, RestoreReport report, CancellationToken cancellationToken)
+            string quarantine, string stamp, IStorageIO io, RestoreReport report, Continuation? putBack, out long trailingDamaged, CancellationToken cancellationToken)
         {
+            long damagedSinceValid = 0;
             var damage = new List<BackupFinding>();
             IEnumerable<(long Seq, string Id)> Restored()
             {
@@ -456,8 +633,8 @@ namespace BmadGuard.Core.Backup
                 }
             }
 
-            string finalPath = Path.Combine(quarantine, "restore-" + stamp + "-kept-aside.jsonl");
-            string tempPath = Path.Combine(quarantine, ".restore-" + stamp + "-kept-aside.jsonl" + BackupLayout.TempSuffix);
+            string finalPath = Path.Combine(quarantine, KeptAsideFileName(stamp));
+            string tempPath = Path.Combine(quarantine, "." + KeptAsideFileName(stamp) + BackupLayout.TempSuffix);
             Stream? file = null;
             Stream? output = null;
             long before = 0, keptAside = 0;
@@ -489,6 +666,11 @@ namespace BmadGuard.Core.Backup
 
                     foreach (var (seq, id, line) in ReadKeys(path, cancellationToken, (offset, what) =>
                              {
+                                 if (what != TornTailWhat)
+                                 {
+                                     damagedSinceValid++;
+                                 }
+
                                  if (damage.Count < 100)
                                  {
                                      damage.Add(new BackupFinding(FindingSeverity.Error, "StoreRecordDamaged", "", path, offset,
@@ -498,6 +680,7 @@ namespace BmadGuard.Core.Backup
                     {
                         before++;
                         lastBefore = seq;
+                        damagedSinceValid = 0;
                         bool held = false;
                         if (seq <= cut)
                         {
@@ -513,6 +696,16 @@ namespace BmadGuard.Core.Backup
                             }
 
                             held = hasRestored && restored.Current.Seq == seq && restored.Current.Id == id;
+                        }
+
+                        if (!held && seq > cut && putBack != null && putBack.TryPutBack(seq, line))
+                        {
+                            held = true; // stays in the log at its own seq (see Continuation)
+                        }
+
+                        if (!held && IsPlaceholder(id, line))
+                        {
+                            held = true; // a placeholder marks seqs; it is not an event anyone published
                         }
 
                         if (!held)
@@ -548,6 +741,7 @@ namespace BmadGuard.Core.Backup
                 restored?.Dispose();
             }
 
+            trailingDamaged = damagedSinceValid;
             report.EventsBefore = before;
             report.LastSeqBefore = lastBefore;
             report.KeptAside = keptAside;
@@ -639,59 +833,6 @@ namespace BmadGuard.Core.Backup
                 throw new BmadGuardException(ErrorCodes.StoreDamaged, FailureKind.StoreProblem,
                     $"The restored log ends at seq {expect - 1}, not at seq {cut}. The state before the restore is in the safety backup '{report.SafetyBackup}'.", segmentsDir);
             }
-        }
-
-        /// <summary>Consumers that had read past the restored point are moved back to it, so they read the events published after the restore.</summary>
-        private static IReadOnlyList<string> RewindConsumers(string storeRoot, long cut, IStorageIO io)
-        {
-            string dir = Path.Combine(storeRoot, StorePaths.ConsumersDirName);
-            var rewound = new List<string>();
-            if (!Directory.Exists(dir))
-            {
-                return rewound;
-            }
-
-            foreach (string file in Directory.EnumerateFiles(dir, "*.json"))
-            {
-                string consumer = Path.GetFileNameWithoutExtension(file);
-                try
-                {
-                    using (StoreLock.Acquire(Path.Combine(dir, consumer + ".lock"), StoreLock.DefaultTimeout))
-                    {
-                        long seq;
-                        using (var doc = JsonDocument.Parse(File.ReadAllBytes(file)))
-                        {
-                            seq = doc.RootElement.GetProperty("seq").GetInt64();
-                        }
-
-                        if (seq <= cut)
-                        {
-                            continue;
-                        }
-
-                        var buffer = new MemoryStream();
-                        using (var w = new Utf8JsonWriter(buffer))
-                        {
-                            w.WriteStartObject();
-                            w.WriteString("consumer", consumer);
-                            w.WriteNumber("seq", cut);
-                            w.WriteString("updated", DateTimeOffset.UtcNow.ToString("o", CultureInfo.InvariantCulture));
-                            w.WriteString("rewoundFrom", seq.ToString(CultureInfo.InvariantCulture));
-                            w.WriteEndObject();
-                        }
-
-                        buffer.WriteByte((byte)'\n');
-                        AtomicFile.Write(io, file, buffer.ToArray());
-                        rewound.Add(consumer);
-                    }
-                }
-                catch (Exception ex) when (ex is JsonException || ex is KeyNotFoundException || ex is InvalidOperationException || ex is BmadGuardException)
-                {
-                    // A damaged or busy position file is left as it is; Test-BmadIntegrity reports it.
-                }
-            }
-
-            return rewound;
         }
     }
 }

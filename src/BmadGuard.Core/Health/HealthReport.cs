@@ -131,6 +131,7 @@ namespace BmadGuard.Core.Health
 
             checks.Add(Guard("disk", () => Disk(store, settings)));
             checks.Add(Guard("quarantine", () => Quarantine(store)));
+            checks.Add(Guard("setAside", () => SetAside(store, cancellationToken)));
             checks.Add(Guard("outbox", () => OutboxCheck(store)));
             if (legacyFiles != null && legacyFiles.Count > 0)
             {
@@ -373,6 +374,21 @@ namespace BmadGuard.Core.Health
             return files.Count == 0
                 ? new HealthCheck("quarantine", HealthStatus.Healthy, "The quarantine is empty.", evidence)
                 : new HealthCheck("quarantine", HealthStatus.Degraded, $"The quarantine holds {files.Count} file(s) of damaged or cut bytes: look at them, then move them away once understood.", evidence);
+        }
+
+        /// <summary>Acknowledged events a restore set aside that the log does not hold (until put back or dismissed).</summary>
+        public static HealthCheck SetAside(string store, CancellationToken ct)
+        {
+            var files = BmadGuard.Core.Backup.SetAsideEvents.List(store, ct).Where(f => f.Missing > 0).ToList();
+            long missing = files.Sum(f => f.Missing);
+            var evidence = new Dictionary<string, object?>
+            {
+                ["events"] = missing,
+                ["files"] = files.Select(f => f.Name).ToList(),
+            };
+            return files.Count == 0
+                ? new HealthCheck("setAside", HealthStatus.Healthy, "No acknowledged event is set aside outside the log.", evidence)
+                : new HealthCheck("setAside", HealthStatus.Degraded, $"{missing} acknowledged event(s) are not in the log: a restore set them aside in {string.Join(", ", files.Select(f => f.Name))}. Put them back or dismiss them.", evidence);
         }
 
         public static HealthCheck OutboxCheck(string store)

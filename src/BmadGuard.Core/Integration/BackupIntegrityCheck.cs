@@ -36,7 +36,7 @@ namespace BmadGuard.Core.Integration
                 if (name.StartsWith(".", StringComparison.Ordinal))
                 {
                     report.Warning(BackupFindingCodes.Incomplete, dir,
-                        $"'{name}' is a backup that is being made now or was interrupted; it was never verified and restore never uses it. If no backup is running, it is safe to delete.");
+                        $"'{name}' is a backup that is being made now or was interrupted; it was never verified and restore never uses it. Once nothing in it has changed for 10 minutes, Repair-BmadStore moves it to quarantine.");
                     continue;
                 }
 

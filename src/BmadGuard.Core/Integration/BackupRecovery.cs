@@ -25,7 +25,7 @@ namespace BmadGuard.Core.Integration
         /// <summary>The restore: backup used, safety backup, kept-aside file, replaced segments.</summary>
         public RestoreReport Restore { get; }
 
-        /// <summary>Events newer than the backup that were appended again, with their own ids and times.</summary>
+        /// <summary>Events newer than the backup that stayed in the log at their own seqs (part of the restore's atomic swap).</summary>
         public long PutBack { get; }
 
         /// <summary>Why kept-aside events were not put back (null when all were, or there were none).</summary>
@@ -43,16 +43,21 @@ namespace BmadGuard.Core.Integration
 
             if (r.KeptAsideFile != null)
             {
-                sb.Append(FormattableString.Invariant($"; {r.KeptAside} events newer than the backup kept aside in '{r.KeptAsideFile}'"));
-                if (PutBack > 0)
-                {
-                    sb.Append(FormattableString.Invariant($" and {PutBack} of them appended again with their ids and times"));
-                }
-
+                sb.Append(FormattableString.Invariant($"; {r.KeptAside} events the restored log does not hold kept aside in '{r.KeptAsideFile}'"));
                 if (LeftAside != null)
                 {
                     sb.Append(" (not put back: ").Append(LeftAside).Append(')');
                 }
+            }
+
+            if (PutBack > 0)
+            {
+                sb.Append(FormattableString.Invariant($"; {PutBack} events newer than the backup kept at their own seqs"));
+            }
+
+            if (r.RolledBack > 0)
+            {
+                sb.Append(FormattableString.Invariant($"; seqs up to {r.LastSeqAfter} marked with {r.RolledBack} {StoreRestore.RolledBackEventType} placeholder(s), so no seq is reused"));
             }
 
             sb.Append('.');
@@ -68,12 +73,11 @@ namespace BmadGuard.Core.Integration
     /// highest lost seq; if there is none it returns false and the repair marks the loss with placeholders as before.
     /// Otherwise it restores that backup with <see cref="StoreRestore"/> (writers' lock, safety backup of the damaged
     /// state, current events the backup lacks written to <c>quarantine/restore-…-kept-aside.jsonl</c>, replaced
-    /// segments moved to quarantine). Then the kept-aside events are put back: when they are exactly the events after
-    /// the restored point (seqs cut+1, cut+2, … in order, which is the case when the log only grew since the backup),
-    /// they are appended again with their own ids and timestamps, so each gets its old seq back unless another writer
-    /// published in the moment between the restore and the append (then they follow that event, ids and times
-    /// unchanged). Events that differ from the backup at a seq it holds (a rewritten history) are never put back
-    /// automatically: they stay in the kept-aside file, which is never deleted, and the report says so.
+    /// segments moved to quarantine). With put-back, the current log's intact events after the restored point stay at
+    /// their own seqs: the restore writes them into the restored set before its one atomic swap (RestoreRequest.PutBackNewer),
+    /// so a crash leaves either the old log or the restored one with them, never a log without them. Events that differ
+    /// from the backup at a seq it holds (a rewritten history) are never put back automatically: they stay in the
+    /// kept-aside file, which is never deleted, and verify keeps naming it (SetAsideEvents) until an operator deals with it.
     /// </para>
     /// </summary>
     public static class BackupRecovery
@@ -122,7 +126,7 @@ namespace BmadGuard.Core.Integration
             {
                 try
                 {
-                    report = StoreRestore.Restore(storeRoot, new RestoreRequest { BackupName = candidate.Name, LockTimeout = lockTimeout, Force = true }, null, cancellationToken);
+                    report = StoreRestore.Restore(storeRoot, new RestoreRequest { BackupName = candidate.Name, LockTimeout = lockTimeout, PutBackNewer = putBack, Force = true }, null, cancellationToken);
                     break;
                 }
                 catch (BmadGuardException ex) when (ex.Code == ErrorCodes.BackupDamaged || ex.Code == ErrorCodes.BackupNotFound)
@@ -137,79 +141,13 @@ namespace BmadGuard.Core.Integration
                 return null;
             }
 
-            return putBack ? PutBack(storeRoot, report, lockTimeout) : new BackupRecoveryResult(report, 0, null);
+            // With putBack the newer events stayed in the log at their own seqs, inside the restore's one atomic swap:
+            // there is no second step a crash could interrupt. What is kept aside now differed from the backup at a seq
+            // it holds (a rewritten history): left for a person (verify names the file and its count).
+            return new BackupRecoveryResult(report, report.PutBack,
+                putBack && report.KeptAside > 0 ? "they differ from the backup at seqs it holds (a rewritten history), so they are left for a person to review" : null);
         }
 
         internal static BackupRecoveryResult FromRestore(RestoreReport report, long putBack, string? leftAside) => new BackupRecoveryResult(report, putBack, leftAside);
-
-        private static BackupRecoveryResult PutBack(string storeRoot, RestoreReport report, TimeSpan lockTimeout)
-        {
-            if (report.KeptAsideFile == null || report.KeptAside == 0)
-            {
-                return new BackupRecoveryResult(report, 0, null);
-            }
-
-            var events = new List<EventRecord>();
-            long expect = report.RestoredLastSeq + 1;
-            foreach (string line in File.ReadLines(report.KeptAsideFile))
-            {
-                if (line.Length == 0)
-                {
-                    continue;
-                }
-
-                var bytes = Encoding.UTF8.GetBytes(line);
-                var record = ParseEvent(bytes);
-                if (record == null)
-                {
-                    return new BackupRecoveryResult(report, 0, $"a kept-aside line could not be read back as an event");
-                }
-
-                if (record.Seq != expect)
-                {
-                    return new BackupRecoveryResult(report, 0,
-                        $"the kept-aside events are not simply the ones after seq {report.RestoredLastSeq} (seq {record.Seq} where {expect} was expected): the history was rewritten, so they are left for a person to review");
-                }
-
-                expect++;
-                events.Add(record);
-            }
-
-            using var store = FileEventStore.Open(storeRoot, new StoreOpenOptions { LockTimeout = lockTimeout });
-            long putBack = 0;
-            const int Batch = 1000;
-            for (int i = 0; i < events.Count; i += Batch)
-            {
-                var batch = events.Skip(i).Take(Batch)
-                    .Select(e => (EventDraft.FromJson(e.Type, e.Source, e.CorrelationId, e.DataJson), e.Id, e.Timestamp))
-                    .ToList();
-                putBack += store.PublishImported(batch, null, CancellationToken.None, allowReserved: true).Count;
-            }
-
-            return new BackupRecoveryResult(report, putBack, null);
-        }
-
-        /// <summary>An event line (event JSON, as in the kept-aside file) parsed back into a record.</summary>
-        private static EventRecord? ParseEvent(byte[] eventJson)
-        {
-            // RecordCodec.DecodeEvent takes a checked record line (body + crc trailer); the kept-aside file holds
-            // the event JSON (body + '}'), which is what EventBytes returns for a line. Rebuild a line to reuse it.
-            if (eventJson.Length < 2 || eventJson[eventJson.Length - 1] != (byte)'}')
-            {
-                return null;
-            }
-
-            var buffer = new MemoryStream(eventJson.Length + 32);
-            buffer.Write(eventJson, 0, eventJson.Length - 1);
-            RecordCodec.AppendTrailer(buffer, 0);
-            var line = buffer.ToArray();
-            int length = line.Length;
-            if (length > 0 && line[length - 1] == (byte)'\n')
-            {
-                length--;
-            }
-
-            return RecordCodec.DecodeEvent(new ReadOnlySpan<byte>(line, 0, length));
-        }
     }
 }

@@ -29,14 +29,71 @@ namespace BmadGuard.Core.Integration
     {
         private readonly SegmentScanInspector _scan = new SegmentScanInspector();
 
-        public IntegrityResult QuickCheck(string store, CancellationToken cancellationToken) => _scan.QuickCheck(store, cancellationToken);
+        public IntegrityResult QuickCheck(string store, CancellationToken cancellationToken) => Settled(store, () => _scan.QuickCheck(store, cancellationToken));
+
+        private IntegrityResult Settled(string store, Func<IntegrityResult> check) => Settled(store, check, () => _scan.Forget(store));
 
         public IntegrityResult DeepVerify(string store, CancellationToken cancellationToken)
-            => Deep(store, _scan.DeepVerify(store, cancellationToken), cancellationToken);
+            => Settled(store, () => Deep(store, _scan.DeepVerify(store, cancellationToken), cancellationToken));
 
         /// <summary>The same deep verify beside the monitor's loop: the scan keeps no state and takes no lock of the quick checks'.</summary>
         public IntegrityResult DeepVerifyDetached(string store, CancellationToken cancellationToken)
-            => Deep(store, _scan.DeepVerifyDetached(store, cancellationToken), cancellationToken);
+            => Settled(store, () => Deep(store, _scan.DeepVerifyDetached(store, cancellationToken), cancellationToken));
+
+        /// <summary>How long a check that found something waits for the writers' lock before it looks again.</summary>
+        public static TimeSpan SettleWait { get; set; } = TimeSpan.FromSeconds(10);
+
+        /// <summary>
+        /// An operator's restore or repair is not damage. Both hold the writers' lock while they replace segment files and
+        /// bump the writer epoch: a check that read the files half-way through such a swap sees a mix of the old and new sets
+        /// (a segment gone, a seq out of order). So a check that found something waits for the lock (the swap, if any, is
+        /// over once it gets it) and, when the epoch moved since it started or the lock was busy, looks again; only what it
+        /// finds in a store nobody was replacing is reported. Real damage is found again, so it is never hidden. The first
+        /// look again is always made, from scratch (the incremental scan forgets what it verified): a swap that ended just
+        /// before a check began leaves nothing to see but stale offsets into replaced files.
+        /// </summary>
+        private static IntegrityResult Settled(string store, Func<IntegrityResult> check, Action forget)
+        {
+            string lockPath = Path.Combine(store, Storage.StorePaths.LockFileName);
+            for (int attempt = 0; ; attempt++)
+            {
+                long? before = Storage.StoreLock.PeekEpoch(lockPath);
+                var result = check();
+                if (result.Ok || attempt >= 2)
+                {
+                    return result;
+                }
+
+                bool wasBusy = false;
+                try
+                {
+                    using (Storage.StoreLock.Acquire(lockPath, TimeSpan.FromMilliseconds(50)))
+                    {
+                    }
+                }
+                catch (BmadGuardException ex) when (ex.Code == ErrorCodes.LockTimeout)
+                {
+                    wasBusy = true;
+                    try
+                    {
+                        using (Storage.StoreLock.Acquire(lockPath, SettleWait))
+                        {
+                        }
+                    }
+                    catch (BmadGuardException inner) when (inner.Code == ErrorCodes.LockTimeout)
+                    {
+                        // Still busy: report what was seen; the next check looks again.
+                    }
+                }
+
+                if (attempt >= 1 && !wasBusy && Storage.StoreLock.PeekEpoch(lockPath) == before)
+                {
+                    return result; // seen twice, and nobody replaced anything while we looked: it is there
+                }
+
+                forget();
+            }
+        }
 
         private static IntegrityResult Deep(string store, IntegrityResult scan, CancellationToken cancellationToken)
         {

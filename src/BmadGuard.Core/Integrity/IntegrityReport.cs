@@ -326,6 +326,7 @@ namespace BmadGuard.Core.Integrity
         public const string ConsumerUnchecked = "ConsumerUnchecked";
         public const string QuarantinePresent = "QuarantinePresent";
         public const string TempFileLeftOver = "TempFileLeftOver";
+        public const string SetAsideEvents = "SetAsideEvents";
         public const string UnknownFile = "UnknownFile";
         public const string UnreadableFile = "UnreadableFile";
         public const string CheckFailed = "CheckFailed";

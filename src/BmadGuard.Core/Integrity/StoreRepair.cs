@@ -192,6 +192,28 @@ namespace BmadGuard.Core.Integrity
     {
         public const string LostEventType = "bmadguard.lost";
 
+        /// <summary>How long a backup's temporary directory must have been left alone before repair treats it as a leftover.</summary>
+        public static TimeSpan StaleBackupAge { get; set; } = TimeSpan.FromMinutes(10);
+
+        /// <summary>
+        /// Placeholder records for seqs <paramref name="first"/>..<paramref name="last"/>: one valid record per seq (so the log
+        /// stays contiguous), id <c>&lt;idPrefix&gt;&lt;seq&gt;</c>, the reserved <paramref name="type"/>, source <c>bmadguard</c>.
+        /// Shared by repair (<c>bmadguard.lost</c>) and restore (<c>bmadguard.rolledback</c>).
+        /// </summary>
+        internal static void WritePlaceholderRecords(Stream target, long first, long last, string type, string idPrefix, byte[] dataJson, string timestamp)
+        {
+            var prepared = EventSerializer.Prepare(EventDraft.FromJson(type, "bmadguard", null, dataJson), new EventLimits(EventLimits.DefaultMaxEventBytes, EventLimits.DefaultMaxDepth), allowReserved: true, id: idPrefix + "0");
+            var buffer = new MemoryStream();
+            for (long seq = first; seq <= last; seq++)
+            {
+                buffer.SetLength(0);
+                FileEventStore.WritePrefix(buffer, seq, idPrefix + seq.ToString(CultureInfo.InvariantCulture), timestamp);
+                buffer.Write(prepared.Tail, 0, prepared.Tail.Length);
+                RecordCodec.AppendTrailer(buffer, 0);
+                target.Write(buffer.GetBuffer(), 0, (int)buffer.Length);
+            }
+        }
+
         public static StoreRepairReport Repair(string storeRoot, StoreRepairOptions? options = null, CancellationToken cancellationToken = default)
         {
             try
@@ -353,6 +375,62 @@ namespace BmadGuard.Core.Integrity
                 return target;
             }
 
+            /// <summary>
+            /// Directories an interrupted restore or safety backup left behind, moved whole into quarantine (a rename:
+            /// no byte copied or deleted). Under the writers' lock no restore runs, so a <c>.segments.restore-*.tmp</c>
+            /// is a leftover: the backup's copy (killed before the swap) or the replaced segments (killed after it).
+            /// A backup's temporary directory in <c>backups/</c> is moved once nothing in it changed for
+            /// <see cref="StaleBackupAge"/> (a regular backup does not hold the writers' lock while it copies).
+            /// </summary>
+            private void QuarantineLeftoverDirectories()
+            {
+                var leftovers = new List<(string Path, string Why)>();
+                foreach (string dir in Directory.EnumerateDirectories(_root))
+                {
+                    string name = Path.GetFileName(dir);
+                    // Without 'segments' (a restore's two-rename swap, off Linux, cut between its renames) the leftover may be the
+                    // restored set itself: left where it is for a person (verify names it), never moved away from the store.
+                    if (StoreVerifier.IsTempName(name) && name.StartsWith(".segments.restore-", StringComparison.Ordinal) && Directory.Exists(SegmentsDir))
+                    {
+                        leftovers.Add((dir, "a segment set left by an interrupted restore"));
+                    }
+                }
+
+                string backups = Path.Combine(_root, "backups");
+                if (Directory.Exists(backups))
+                {
+                    foreach (string dir in Directory.EnumerateDirectories(backups))
+                    {
+                        string name = Path.GetFileName(dir);
+                        if (StoreVerifier.IsTempName(name) && DateTime.UtcNow - NewestWrite(dir) > StaleBackupAge)
+                        {
+                            leftovers.Add((dir, "an interrupted backup that never finished (BackupIncomplete)"));
+                        }
+                    }
+                }
+
+                foreach (var (dir, why) in leftovers)
+                {
+                    string target = QuarantineName(dir, ".leftover");
+                    Directory.Move(dir, target);
+                    _io.SyncDirectory(QuarantineDir); // the new name is durable…
+                    _io.SyncDirectory(Path.GetDirectoryName(dir)!); // …and so is the old name's removal
+                    _actions.Add(new RepairAction("FileQuarantined", dir, $"'{Path.GetFileName(dir)}' is {why}; moved whole to '{target}'.", null, null, target));
+                }
+            }
+
+            private static DateTime NewestWrite(string dir)
+            {
+                var newest = Directory.GetLastWriteTimeUtc(dir);
+                foreach (string f in Directory.EnumerateFileSystemEntries(dir, "*", SearchOption.AllDirectories))
+                {
+                    var t = File.GetLastWriteTimeUtc(f);
+                    newest = t > newest ? t : newest;
+                }
+
+                return newest;
+            }
+
             public void RepairSettings(StoreScan scan)
             {
                 if (!scan.SettingsNeedRepair)
@@ -379,6 +457,7 @@ namespace BmadGuard.Core.Integrity
 
             public void QuarantineStrays(StoreScan scan)
             {
+                QuarantineLeftoverDirectories();
                 var strays = new List<string>(scan.StrayFiles);
                 foreach (string f in Directory.EnumerateFiles(_root))
                 {
@@ -706,17 +785,7 @@ namespace BmadGuard.Core.Integrity
                     w.WriteEndObject();
                 }
 
-                var prepared = EventSerializer.Prepare(EventDraft.FromJson(LostEventType, "bmadguard", null, data.ToArray()), new EventLimits(EventLimits.DefaultMaxEventBytes, EventLimits.DefaultMaxDepth), allowReserved: true, id: "lost-0");
-                var buffer = new MemoryStream();
-                for (long seq = first; seq <= last; seq++)
-                {
-                    buffer.SetLength(0);
-                    FileEventStore.WritePrefix(buffer, seq, "lost-" + seq.ToString(CultureInfo.InvariantCulture), ts);
-                    buffer.Write(prepared.Tail, 0, prepared.Tail.Length);
-                    RecordCodec.AppendTrailer(buffer, 0);
-                    target.Write(buffer.GetBuffer(), 0, (int)buffer.Length);
-                }
-
+                WritePlaceholderRecords(target, first, last, LostEventType, "lost-", data.ToArray(), ts);
                 return count;
             }
 

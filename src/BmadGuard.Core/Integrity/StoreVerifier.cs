@@ -141,10 +141,11 @@ namespace BmadGuard.Core.Integrity
             EnsureStore(root);
             var scan = new StoreScan(root);
             CheckSettings(root, report, scan);
-            CheckTopLevel(root, report);
+            CheckTopLevel(root, report, confirmLockTimeout);
             ScanSegments(root, report, scan, progress, confirmLockTimeout, cancellationToken);
             CheckConsumers(root, report, scan, confirmLockTimeout, cancellationToken);
             CheckQuarantine(root, report);
+            CheckSetAside(root, report, cancellationToken);
             report.LastValidSeq = scan.LastContiguousSeq;
             return scan;
         }
@@ -239,7 +240,9 @@ namespace BmadGuard.Core.Integrity
         }
 
         private static readonly string[] SettingsProperties = { "format", "created", "segmentMaxBytes", "maxEventBytes", "maxDepth", MetadataChecksum.PropertyName };
-        private static readonly string[] ConsumerProperties = { "consumer", "seq", "updated", MetadataChecksum.PropertyName };
+        // "rewoundFrom": written (without a checksum) by restores before seqs were never reused, which moved consumers back.
+        // Such a file is a position like any other (its seq is what the consumer reads after), not damage.
+        private static readonly string[] ConsumerProperties = { "consumer", "seq", "updated", MetadataChecksum.PropertyName, "rewoundFrom" };
 
         private static string? UnknownProperty(JsonElement obj, string[] known)
         {
@@ -266,8 +269,22 @@ namespace BmadGuard.Core.Integrity
                && (value.GetRawText() == "\"" + JsonEncodedText.Encode(value.GetString()!, System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping).ToString() + "\""
                    || value.GetRawText() == "\"" + JsonEncodedText.Encode(value.GetString()!).ToString() + "\"");
 
-        private static void CheckTopLevel(string root, IntegrityReportBuilder report)
+        private static void CheckTopLevel(string root, IntegrityReportBuilder report, TimeSpan confirmLockTimeout)
         {
+            foreach (string dir in Directory.EnumerateDirectories(root))
+            {
+                // ".segments.restore-<time>.tmp": a restore killed before its swap (its unfinished copy of a backup) or
+                // between the swap and moving the replaced segments to quarantine (the old set). A restore in progress
+                // holds the writers' lock the whole time: only report what is there while the lock is free.
+                string name = Path.GetFileName(dir);
+                if (IsTempName(name) && name.StartsWith(".segments.restore-", StringComparison.Ordinal) && (confirmLockTimeout == TimeSpan.Zero || WritersLockFree(root)))
+                {
+                    report.Warning(FindingCodes.TempFileLeftOver, dir,
+                        $"'{name}' is a segment set left by an interrupted restore (the backup's copy, or the replaced segments); it is not part of the log. Repair-BmadStore moves it to quarantine.");
+                }
+            }
+
+
             foreach (string file in Directory.EnumerateFiles(root))
             {
                 string name = Path.GetFileName(file);
@@ -859,6 +876,51 @@ namespace BmadGuard.Core.Integrity
             }
         }
 
+        private static bool WritersLockFree(string root)
+        {
+            try
+            {
+                using (StoreLock.Acquire(Path.Combine(root, StorePaths.LockFileName), TimeSpan.FromMilliseconds(200)))
+                {
+                    return true;
+                }
+            }
+            catch (BmadGuardException)
+            {
+                return false;
+            }
+        }
+
+        /// <summary>Acknowledged events a restore set aside and nobody has put back or dismissed: named until someone does.</summary>
+        private static void CheckSetAside(string root, IntegrityReportBuilder report, CancellationToken cancellationToken)
+        {
+            IReadOnlyList<Backup.SetAsideFile> files;
+            try
+            {
+                files = Backup.SetAsideEvents.List(root, cancellationToken);
+            }
+            catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException)
+            {
+                report.Warning(FindingCodes.SetAsideEvents, Path.Combine(root, StorePaths.QuarantineDirName), $"The kept-aside files could not be read: {ex.Message}");
+                return;
+            }
+
+            foreach (var f in files)
+            {
+                if (f.Missing > 0)
+                {
+                    report.Warning(FindingCodes.SetAsideEvents, f.Path,
+                        $"{f.Missing} acknowledged event(s) are not in the log: a restore set them aside in '{f.Name}'" + (f.Unreadable ? " (some of its lines cannot be read back)" : "") +
+                        ". Put them back (appended with their ids and times) or dismiss the file once they are dealt with.");
+                }
+                else
+                {
+                    report.Warning(FindingCodes.QuarantinePresent, f.Path,
+                        $"'{f.Name}' holds {f.Events} event(s) a restore set aside; all of them are in the log again. Dismiss the file when done.");
+                }
+            }
+        }
+
         private static void CheckQuarantine(string root, IntegrityReportBuilder report)
         {
             string dir = Path.Combine(root, StorePaths.QuarantineDirName);
@@ -869,6 +931,11 @@ namespace BmadGuard.Core.Integrity
 
             foreach (string file in Directory.EnumerateFiles(dir))
             {
+                if (Backup.SetAsideEvents.IsKeptAsideName(Path.GetFileName(file)))
+                {
+                    continue; // CheckSetAside names it, with what the log is missing
+                }
+
                 report.Warning(FindingCodes.QuarantinePresent, file,
                     $"Quarantined bytes ({Length(file)} bytes) cut from the store by a torn-tail cut or a repair: '{Path.GetFileName(file)}'. Look at them, then delete them or archive them; nothing reads them.");
             }

@@ -35,6 +35,7 @@ namespace BmadGuard.Core.Monitoring
 
         private readonly Dictionary<string, Dictionary<string, SegmentState>> _stores = new Dictionary<string, Dictionary<string, SegmentState>>(StringComparer.Ordinal);
         private readonly object _gate = new object();
+        private readonly Dictionary<string, long?> _epochs = new Dictionary<string, long?>(StringComparer.Ordinal);
 
         /// <summary>How long a check waits for the writers' lock to confirm a torn tail.</summary>
         public TimeSpan ConfirmLockTimeout { get; set; } = TimeSpan.FromSeconds(1);
@@ -50,6 +51,15 @@ namespace BmadGuard.Core.Monitoring
         public IntegrityResult DeepVerifyDetached(string store, CancellationToken cancellationToken)
             => Scan(Path.GetFullPath(store), deep: true, new Dictionary<string, SegmentState>(StringComparer.Ordinal), cancellationToken);
 
+        /// <summary>Forgets what was verified in <paramref name="store"/>: the next check reads every segment again.</summary>
+        public void Forget(string store)
+        {
+            lock (_gate)
+            {
+                _stores.Remove(Path.GetFullPath(store));
+            }
+        }
+
         private IntegrityResult Check(string store, bool deep, CancellationToken ct)
         {
             lock (_gate)
@@ -59,6 +69,16 @@ namespace BmadGuard.Core.Monitoring
                 {
                     known = new Dictionary<string, SegmentState>(StringComparer.Ordinal);
                     _stores[store] = known;
+                }
+
+                // A restore or repair replaces segment files under the same names and bumps the writer epoch: what was
+                // verified in the old files says nothing about the new ones (reading on from an old offset in a replaced
+                // file would report an operator's restore as damage). Start over when the epoch moved.
+                long? epoch = StoreLock.PeekEpoch(Path.Combine(store, StorePaths.LockFileName));
+                if (!_epochs.TryGetValue(store, out long? seen) || seen != epoch)
+                {
+                    known.Clear();
+                    _epochs[store] = epoch;
                 }
 
                 return Scan(store, deep, known, ct);

@@ -350,7 +350,18 @@ namespace BmadGuard.Core.Storage
                 return;
             }
 
-            var tail = ScanTailOrThrow(segments[segments.Count - 1].Path);
+            SegmentTail tail;
+            try
+            {
+                tail = SegmentTail.Scan(segments[segments.Count - 1].Path);
+            }
+            catch (IOException ex) when (ex is FileNotFoundException || ex is DirectoryNotFoundException)
+            {
+                // This look takes no lock: a restore or repair swapped the segment files between the listing and the read.
+                // Nothing is known about the tail, so look again under the lock, where no swap can be in progress.
+                tail = new SegmentTail(0, 0, 0, 1, 0, null);
+            }
+
             if (tail.TornBytes == 0 || tail.DamagedRecords > 0)
             {
                 return; // (damaged complete records are not cut: readers meet them as damage, writers refuse)
@@ -934,6 +945,8 @@ namespace BmadGuard.Core.Storage
             /// <summary>Damage at the end of the log already reported to this reader (a follower meets it at every poll).</summary>
             public string? ReportedPath { get; set; }
             public long ReportedOffset { get; set; } = -1;
+            /// <summary>The writer epoch when the current segment was opened (null: unknown).</summary>
+            public long? Epoch { get; set; }
         }
 
         public IEnumerable<EventRecord> Read(EventQuery query, CancellationToken cancellationToken = default)
@@ -995,7 +1008,7 @@ namespace BmadGuard.Core.Storage
                 if (query.Last.HasValue)
                 {
                     var window = new Queue<EventRecord>();
-                    foreach (var r in ReadAvailable(cursor, cancellationToken, onDamage))
+                    foreach (var r in ReadAcrossSwaps(cursor, cancellationToken, onDamage))
                     {
                         if (Matches(r))
                         {
@@ -1021,7 +1034,7 @@ namespace BmadGuard.Core.Storage
                 }
                 else
                 {
-                    foreach (var r in ReadAvailable(cursor, cancellationToken, onDamage))
+                    foreach (var r in ReadAcrossSwaps(cursor, cancellationToken, onDamage))
                     {
                         delivered = r.Seq; // taken once handed over: a pipeline stopped by Select-Object -First N has the Nth
                         if (Matches(r))
@@ -1044,7 +1057,7 @@ namespace BmadGuard.Core.Storage
                         break;
                     }
 
-                    foreach (var r in ReadAvailable(cursor, cancellationToken, onDamage))
+                    foreach (var r in ReadAcrossSwaps(cursor, cancellationToken, onDamage))
                     {
                         delivered = r.Seq; // taken once handed over (see above)
                         if (Matches(r))
@@ -1133,6 +1146,83 @@ namespace BmadGuard.Core.Storage
                 return new BmadGuardException(ErrorCodes.DamagedRecord, FailureKind.StoreProblem,
                     $"The store is damaged: {seqs} cannot be read ('{Path}' at byte {Offset}: {What}). {then}", Path, Offset);
             }
+        }
+
+        /// <see cref="ReadAvailable"/>, re-positioned by seq when the log's files were swapped under the cursor. A restore
+        /// or repair bumps the writer epoch before (restore) or while (repair) it replaces segment files, and seqs are never
+        /// reused, so the same seq still names the same place in the new files: the cursor drops its file and offset and
+        /// finds the next seq it has not handed out in the new set. An error met while the epoch changed, or after the
+        /// cursor's file vanished, is that swap seen half-way, not damage: it is retried the same way (bounded).
+        /// </summary>
+        private IEnumerable<EventRecord> ReadAcrossSwaps(ReadCursor cursor, CancellationToken cancellationToken, Func<DamagedRun, bool>? onDamage)
+        {
+            for (int attempt = 0; ; attempt++)
+            {
+                long? epoch = StoreLock.PeekEpoch(LockPath);
+                if (cursor.SegmentPath != null && epoch != cursor.Epoch)
+                {
+                    Reposition(cursor);
+                }
+
+                cursor.Epoch = epoch;
+                bool swapped = false;
+                // Damage met while the files are being swapped is the swap seen half-way, not damage to report to the
+                // reader (who would be told of seqs that are fine, and a plain read would go on past them): it is
+                // raised here as StoreDamaged so the catch below retries by seq, like an unhandled read.
+                int tries = attempt;
+                Func<DamagedRun, bool>? report = onDamage == null ? null : run =>
+                    tries < 10 && SwapSeen(cursor)
+                        ? throw new BmadGuardException(ErrorCodes.StoreDamaged, FailureKind.StoreProblem, "the segment set changed while it was read", run.Path, run.Offset)
+                        : onDamage(run);
+                using (var e = ReadAvailable(cursor, cancellationToken, report).GetEnumerator())
+                {
+                    while (true)
+                    {
+                        EventRecord? record = null;
+                        try
+                        {
+                            if (e.MoveNext())
+                            {
+                                record = e.Current;
+                            }
+                        }
+                        catch (BmadGuardException ex) when (ex.Code == ErrorCodes.StoreDamaged && attempt < 10 && SwapSeen(cursor))
+                        {
+                            swapped = true;
+                        }
+
+                        if (record == null)
+                        {
+                            break;
+                        }
+
+                        yield return record;
+                    }
+                }
+
+                if (!swapped)
+                {
+                    yield break;
+                }
+
+                Reposition(cursor);
+                cursor.Epoch = null; // read the epoch again on the next attempt
+            }
+        }
+
+        /// <summary>The writer epoch moved since the cursor opened its file, or that file is gone: a restore or repair swapped the set.</summary>
+        private bool SwapSeen(ReadCursor cursor)
+            => StoreLock.PeekEpoch(LockPath) != cursor.Epoch || (cursor.SegmentPath != null && !File.Exists(cursor.SegmentPath));
+
+        /// <summary>Forget the file and offset; the next read finds the first seq not yet handed out by seq.</summary>
+        private static void Reposition(ReadCursor cursor)
+        {
+            if (cursor.SegmentPath != null)
+            {
+                cursor.DeliverFrom = Math.Max(cursor.DeliverFrom, cursor.ExpectSeq);
+            }
+
+            cursor.SegmentPath = null;
         }
 
         /// <summary>

@@ -154,6 +154,32 @@ namespace BmadGuard.Core.Storage
             return epoch;
         }
 
+        /// <summary>
+        /// The writer epoch read without taking the lock (readers take none): null when the file cannot be read (on
+        /// Windows the holder shares it with nobody). A read racing a bump may see a torn value; callers only compare it
+        /// with the previous one, and a false "changed" costs a re-read by seq, never a skipped event.
+        /// </summary>
+        public static long? PeekEpoch(string lockPath)
+        {
+            try
+            {
+                using var s = new FileStream(lockPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1);
+                byte[] buffer = new byte[32];
+                int n = s.Read(buffer, 0, buffer.Length);
+                long epoch = 0;
+                for (int i = 0; i < n && buffer[i] >= (byte)'0' && buffer[i] <= (byte)'9'; i++)
+                {
+                    epoch = (epoch * 10) + (buffer[i] - '0');
+                }
+
+                return epoch;
+            }
+            catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException)
+            {
+                return null;
+            }
+        }
+
         /// <summary>Bumps the writer epoch (call while holding the lock, before replacing any segment file).</summary>
         public void BumpEpoch()
         {

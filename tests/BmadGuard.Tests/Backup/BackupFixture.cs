@@ -6,6 +6,7 @@ using System.Linq;
 using System.Security.Cryptography;
 using System.Text.Json;
 using BmadGuard.Core.Events;
+using BmadGuard.Core.Backup;
 using BmadGuard.Core.Storage;
 
 namespace BmadGuard.Tests.Backup
@@ -30,6 +31,10 @@ namespace BmadGuard.Tests.Backup
 
             return result;
         }
+
+        /// <summary>The log's events without the bmadguard.rolledback placeholders a restore writes for the seqs it rolled back.</summary>
+        public static List<EventRecord> ReadEvents(string storeRoot)
+            => ReadAll(storeRoot).Where(e => e.Type != StoreRestore.RolledBackEventType).ToList();
 
         public static List<EventRecord> ReadAll(string storeRoot)
         {

@@ -52,7 +52,7 @@ namespace BmadGuard.Tests.Backup
 
             var report = StoreRestore.Restore(store, new RestoreRequest { Force = true, Sequence = 30 });
 
-            var after = BackupFixture.ReadAll(store);
+            var after = BackupFixture.ReadEvents(store);
             Assert.Equal(all.Take(30).Select(e => e.Json), after.Select(e => e.Json));
             Assert.Equal(70, report.EventsBefore);
             Assert.Equal(30, report.EventsAfter);
@@ -72,7 +72,7 @@ namespace BmadGuard.Tests.Backup
             // The restored store takes new events after the restored point.
             using (var s = FileEventStore.Open(store))
             {
-                Assert.Equal(31, BackupFixture.Publish(s, 1)[0].Seq);
+                Assert.Equal(71, BackupFixture.Publish(s, 1)[0].Seq); // seqs 31..70 named the kept-aside events: never reused
             }
         }
 
@@ -135,7 +135,7 @@ namespace BmadGuard.Tests.Backup
 
             var expected = all.Where(e => e.Timestamp <= at).ToList();
             Assert.Equal(25, expected.Count);
-            Assert.Equal(expected.Select(e => e.Json), BackupFixture.ReadAll(store).Select(e => e.Json));
+            Assert.Equal(expected.Select(e => e.Json), BackupFixture.ReadEvents(store).Select(e => e.Json));
             Assert.Equal("at", report.Mode);
             Assert.Equal(all.Where(e => e.Timestamp > at).Select(e => e.Json), File.ReadAllLines(report.KeptAsideFile!));
         }
@@ -157,7 +157,7 @@ namespace BmadGuard.Tests.Backup
             var report = StoreRestore.Restore(store, new RestoreRequest { Force = true, Latest = true });
 
             Assert.Equal(backup.Name, report.Backup);
-            Assert.Equal(all.Take(50).Select(e => e.Json), BackupFixture.ReadAll(store).Select(e => e.Json));
+            Assert.Equal(all.Take(50).Select(e => e.Json), BackupFixture.ReadEvents(store).Select(e => e.Json));
             Assert.NotEmpty(report.CurrentDamage);
             Assert.Equal(firstSegment, report.CurrentDamage[0].File);
             // The 20 newer events are kept aside (the damaged record itself is not an event; it stays in the safety backup).
@@ -176,12 +176,12 @@ namespace BmadGuard.Tests.Backup
             File.AppendAllText(active, "{\"seq\":71,\"id\":\"torn"); // a crash mid-append
 
             var first = StoreRestore.Restore(store, new RestoreRequest { Force = true, Sequence = 10 });
-            Assert.Equal(10, BackupFixture.ReadAll(store).Count);
+            Assert.Equal(10, BackupFixture.ReadEvents(store).Count);
             Assert.Contains(first.CurrentDamage, f => f.File == active);
 
             var undo = StoreRestore.Restore(store, new RestoreRequest { Force = true, BackupName = first.SafetyBackup });
 
-            Assert.Equal(all.Select(e => e.Json), BackupFixture.ReadAll(store).Select(e => e.Json));
+            Assert.Equal(all.Select(e => e.Json), BackupFixture.ReadEvents(store).Select(e => e.Json));
             Assert.Equal(0, undo.KeptAside);
         }
 
@@ -206,7 +206,7 @@ namespace BmadGuard.Tests.Backup
             Assert.Equal(20, report.GetProperty("restoredLastSeq").GetInt64());
             Assert.Equal(50, report.GetProperty("keptAside").GetInt64());
             Assert.Equal(all.Skip(20).Select(e => e.Id), BackupFixture.ReadIds(report.GetProperty("keptAsideFile").GetString()!));
-            Assert.Equal(all.Take(20).Select(e => e.Json), BackupFixture.ReadAll(store).Select(e => e.Json));
+            Assert.Equal(all.Take(20).Select(e => e.Json), BackupFixture.ReadEvents(store).Select(e => e.Json));
         }
 
         [Fact]
@@ -219,18 +219,18 @@ namespace BmadGuard.Tests.Backup
             List<EventRecord> diverged;
             using (var s = FileEventStore.Open(store))
             {
-                diverged = BackupFixture.Publish(s, 15, type: "other.event"); // seqs 11..25 again, different events
+                diverged = BackupFixture.Publish(s, 15, type: "other.event"); // seqs 71..85: 11..70 are never reused
             }
 
             var report = StoreRestore.Restore(store, new RestoreRequest { Force = true, BackupName = backup.Name });
 
-            Assert.Equal(all.Take(50).Select(e => e.Json), BackupFixture.ReadAll(store).Select(e => e.Json));
-            Assert.Equal(25, report.EventsBefore);
+            Assert.Equal(all.Take(50).Select(e => e.Json), BackupFixture.ReadEvents(store).Select(e => e.Json));
+            Assert.Equal(85, report.EventsBefore); // 1..10, the placeholders 11..70 of the first restore, the diverged 71..85
             Assert.Equal(diverged.Select(e => e.Json), File.ReadAllLines(report.KeptAsideFile!));
         }
 
         [Fact]
-        public void RestoreMovesConsumersThatReadPastTheRestoredPointBack()
+        public void RestoreLeavesConsumersWhereTheyAre_NoneIsAheadOfTheRestoredLog()
         {
             using var dir = new TempDir();
             string store = dir.Combine("store");
@@ -243,9 +243,12 @@ namespace BmadGuard.Tests.Backup
 
             var report = StoreRestore.Restore(store, new RestoreRequest { Force = true, Sequence = 40 });
 
-            Assert.Equal(new[] { "ahead" }, report.ConsumersRewound);
+            // The log continues to the old high-water mark (placeholders for 41..70), so seq 60 is still in it and the
+            // consumer's next events are the ones published after the restore: nothing to rewind, nothing skipped.
+            Assert.Empty(report.ConsumersRewound);
+            Assert.Equal(70, report.LastSeqAfter);
             using var s2 = FileEventStore.Open(store);
-            Assert.Equal(40, s2.GetConsumerPosition("ahead"));
+            Assert.Equal(60, s2.GetConsumerPosition("ahead"));
             Assert.Equal(10, s2.GetConsumerPosition("behind"));
         }
 
@@ -365,7 +368,7 @@ namespace BmadGuard.Tests.Backup
 
             var report = StoreRestore.Restore(store, new RestoreRequest { Force = true, Latest = true });
             Assert.Equal(b.Name, report.Backup);
-            Assert.Equal(40, BackupFixture.ReadAll(store).Count);
+            Assert.Equal(40, BackupFixture.ReadEvents(store).Count);
         }
     }
 }

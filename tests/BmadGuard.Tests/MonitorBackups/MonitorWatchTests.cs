@@ -294,8 +294,9 @@ namespace BmadGuard.Tests.MonitorBackups
 
             var r = Support.Cli.Run("restore", "--store", store, "--backup", old, "--force");
             Assert.True(r.ExitCode == 0, r.StdErr);
-            Assert.Equal(30, Kit.Events(store).Count);
-            Assert.True(WaitUntil(() => HighWater(store) is { } hw && hw.Seq == 30 && hw.Epoch > epoch, TimeSpan.FromSeconds(10)), "the mark was not reset by the restore's new epoch");
+            // Seqs are never reused: the log keeps 31..40 as bmadguard.rolledback placeholders (docs/store-format.md 5.1).
+            Assert.Equal(40, Kit.Events(store).Count);
+            Assert.True(WaitUntil(() => HighWater(store) is { } hw && hw.Seq == 40 && hw.Epoch > epoch, TimeSpan.FromSeconds(10)), "the mark was not reset by the restore's new epoch");
             Thread.Sleep(1500);
             Assert.DoesNotContain(m.Events, e => MonitorProcess.Kind(e) == "DamageDetected");
 
@@ -335,7 +336,7 @@ namespace BmadGuard.Tests.MonitorBackups
             using var doc = JsonDocument.Parse(r.StdOut);
             var finding = doc.RootElement.GetProperty("findings").EnumerateArray().Single(f => Str(f, "code") == "StoreBehindBackup");
             Assert.Equal(newest, Str(finding, "file"));
-            Assert.Contains($"events {firstGone}..40 vanished", Str(finding, "message"));
+            Assert.Contains($"events {firstGone}..50 vanished", Str(finding, "message")); // 41..50: the rolled-back 31..40 are never reused
             Assert.Contains(b3, Str(finding, "message"));
             Assert.DoesNotContain(b2, Str(finding, "message"));
         }
