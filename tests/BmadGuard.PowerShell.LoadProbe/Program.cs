@@ -67,7 +67,7 @@ namespace BmadGuard.PowerShell.LoadProbe
                     object options = Activator.CreateInstance(optionsType)!;
                     optionsType.GetProperty("SchemaPath")!.SetValue(options, args[schema + 2]);
                     var verify = core.GetType("BmadGuard.Core.Legacy.JsonFileVerifier", throwOnError: true)!.GetMethod("Verify")!;
-                    object report = verify.Invoke(null, new[] { args[schema + 1], options })!;
+                    object report = verify.Invoke(null, new object?[] { args[schema + 1], options, System.Threading.CancellationToken.None })!;
                     bool healthy = (bool)report.GetType().GetProperty("Healthy")!.GetValue(report)!;
                     var codes = ((System.Collections.IEnumerable)report.GetType().GetProperty("Findings")!.GetValue(report)!)
                         .Cast<object>().Select(f => (string)f.GetType().GetProperty("Code")!.GetValue(f)!);

@@ -116,7 +116,10 @@ namespace BmadGuard.Tests.PowerShell
             var healed = new BmadGuard.Core.Integration.BackupHealer(putBackNewerEvents: false).RestoreLatest(_dir, CancellationToken.None);
             Assert.Equal(HealOutcome.Healed, healed.Outcome);
             using var store = FileEventStore.Open(_dir);
-            Assert.Equal(3, store.GetStatistics(CancellationToken.None).TotalEvents);
+            // The 3 backed-up events are back; seqs 4..5 stay taken by placeholders (seqs are never reused).
+            var all = store.Read(new EventQuery()).ToList();
+            Assert.Equal(new long[] { 1, 2, 3 }, all.Where(e => e.Type == "story.created").Select(e => e.Seq));
+            Assert.Equal(5, all.Max(e => e.Seq));
         }
 
         [Fact]

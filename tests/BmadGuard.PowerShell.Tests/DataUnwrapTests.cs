@@ -75,7 +75,7 @@ namespace BmadGuard.Tests.PowerShell
         public void A_string_is_json_text_and_must_be_an_object()
         {
             Assert.Equal("{\"a\":[1,2]}", Stored("{ \"a\" : [1, 2] }"));
-            var ex = Assert.Throws<BmadGuardException>(() => Stored("[1,2]"));
+            var ex = Assert.Throws<Core.BmadGuardException>(() => Stored("[1,2]"));
             Assert.Equal(ErrorCodes.DataNotObject, ex.Code);
             Assert.Equal(1, _store.GetStatistics().TotalEvents);
         }
@@ -93,7 +93,7 @@ namespace BmadGuard.Tests.PowerShell
                 return;
             }
 
-            var ex = Assert.Throws<BmadGuardException>(() => Stored(json));
+            var ex = Assert.Throws<Core.BmadGuardException>(() => Stored(json));
             Assert.Equal(code, ex.Code);
         }
 
@@ -101,7 +101,7 @@ namespace BmadGuard.Tests.PowerShell
         public void Json_text_nested_deeper_than_the_limit_is_DataTooDeep()
         {
             string deep = string.Concat(Enumerable.Repeat("{\"a\":", 70)) + "1" + new string('}', 70);
-            var ex = Assert.Throws<BmadGuardException>(() => Stored(deep));
+            var ex = Assert.Throws<Core.BmadGuardException>(() => Stored(deep));
             Assert.Equal(ErrorCodes.DataTooDeep, ex.Code);
         }
 
@@ -116,7 +116,7 @@ namespace BmadGuard.Tests.PowerShell
         {
             var h = new Hashtable { ["a"] = 1 };
             h["self"] = new object[] { h };
-            var ex = Assert.Throws<BmadGuardException>(() => Stored(h));
+            var ex = Assert.Throws<Core.BmadGuardException>(() => Stored(h));
             Assert.Equal(ErrorCodes.UnserializableData, ex.Code);
             Assert.Equal(0, _store.GetStatistics().TotalEvents);
         }
@@ -130,7 +130,7 @@ namespace BmadGuard.Tests.PowerShell
                 data = new Hashtable { ["d"] = new ArrayList { data } };
             }
 
-            var ex = Assert.Throws<BmadGuardException>(() => Stored(data));
+            var ex = Assert.Throws<Core.BmadGuardException>(() => Stored(data));
             Assert.Equal(ErrorCodes.DataTooDeep, ex.Code);
             Assert.Equal(0, _store.GetStatistics().TotalEvents);
         }
@@ -138,7 +138,7 @@ namespace BmadGuard.Tests.PowerShell
         [Fact]
         public void An_object_with_no_json_form_is_UnserializableData()
         {
-            var ex = Assert.Throws<BmadGuardException>(() => Stored(new Hashtable { ["when"] = new System.IO.FileInfo("/tmp/x") }));
+            var ex = Assert.Throws<Core.BmadGuardException>(() => Stored(new Hashtable { ["when"] = new System.IO.FileInfo("/tmp/x") }));
             Assert.Equal(ErrorCodes.UnserializableData, ex.Code);
         }
 

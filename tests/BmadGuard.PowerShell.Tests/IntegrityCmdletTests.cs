@@ -66,13 +66,13 @@ namespace BmadGuard.Tests.PowerShell
         }
 
         [Fact]
-        public void Repair_binds_the_Target_of_an_integrity_report_and_asks_at_Medium_impact_with_a_Force_switch()
+        public void Repair_binds_the_Target_of_an_integrity_report_and_asks_at_High_impact_with_a_Force_switch()
         {
             var t = typeof(RepairBmadStoreCommand);
             Assert.Contains("Target", Aliases(t, "Store"));
             Assert.NotNull(typeof(BmadIntegrityReport).GetProperty("Target"));
             Assert.True(Named(Cmdlet(t), "SupportsShouldProcess") is true);
-            Assert.Equal((int)ConfirmImpact.Medium, Named(Cmdlet(t), "ConfirmImpact"));
+            Assert.Equal((int)ConfirmImpact.High, Named(Cmdlet(t), "ConfirmImpact"));
             Assert.Equal(typeof(SwitchParameter), t.GetProperty("Force")!.PropertyType);
         }
 
@@ -145,9 +145,9 @@ namespace BmadGuard.Tests.PowerShell
             Assert.True(BmadIntegrityReport.FromReport(JsonFileVerifier.Verify(file)).Healthy);
             string schema = Path.Combine(_dir, "bad.schema.json");
             File.WriteAllText(schema, "{ not json");
-            var ex = Assert.Throws<BmadGuardException>(() => JsonFileVerifier.Verify(file, new JsonFileVerifyOptions { Check = JsonFileCheck.Schema, SchemaPath = schema }));
+            var ex = Assert.Throws<Core.BmadGuardException>(() => JsonFileVerifier.Verify(file, new JsonFileVerifyOptions { Check = JsonFileCheck.Schema, SchemaPath = schema }));
             Assert.Equal("TestBmadIntegrityInvalidSchema", Id(ex));
-            var missing = Assert.Throws<BmadGuardException>(() => JsonFileVerifier.Verify(Path.Combine(_dir, "nope.json")));
+            var missing = Assert.Throws<Core.BmadGuardException>(() => JsonFileVerifier.Verify(Path.Combine(_dir, "nope.json")));
             Assert.Equal("TestBmadIntegrityFileNotFound", Id(missing));
         }
 
@@ -216,9 +216,9 @@ namespace BmadGuard.Tests.PowerShell
         {
             var draft = BmadGuard.Infrastructure.BmadCmdletSupport.ToDraft("story.created", new System.Collections.Hashtable { ["story"] = "S-9" }, null, null);
             Assert.Equal("{\"story\":\"S-9\"}", EventSerializer.DataJson(draft));
-            var bad = Assert.Throws<BmadGuardException>(() => EventSerializer.DataJson(EventDraft.FromJson("story.created", null, null, "[1,2]")));
+            var bad = Assert.Throws<Core.BmadGuardException>(() => EventSerializer.DataJson(EventDraft.FromJson("story.created", null, null, "[1,2]")));
             Assert.Equal(ErrorCodes.DataNotObject, bad.Code);
-            Assert.Throws<BmadGuardException>(() => EventSerializer.DataJson(EventDraft.FromJson("bad type", null, null, "{}")));
+            Assert.Throws<Core.BmadGuardException>(() => EventSerializer.DataJson(EventDraft.FromJson("bad type", null, null, "{}")));
         }
 
         [Fact]

@@ -161,7 +161,7 @@ namespace BmadGuard.Tests.PowerShell
         [InlineData("/srv/store\nExecStartPre=/bin/rm -rf /")]
         public void A_store_that_is_not_an_absolute_single_line_path_is_refused(string store)
         {
-            var ex = Assert.Throws<BmadGuardException>(() => MonitorTaskTemplates.Render(MonitorTaskPlatform.Systemd, Options(store: store)));
+            var ex = Assert.Throws<Core.BmadGuardException>(() => MonitorTaskTemplates.Render(MonitorTaskPlatform.Systemd, Options(store: store)));
             Assert.Equal(ErrorCodes.InvalidArgument, ex.Code);
         }
 
