@@ -17,6 +17,50 @@ namespace BmadGuard.Core.Legacy
         /// </summary>
         public static string? Evidence(string file, StoreLock held, bool fileExisted, bool checkOnlyPath = false)
         {
+            string? seen = Observe(file, held, fileExisted, checkOnlyPath);
+            if (seen != null)
+            {
+                Remember(file, seen);
+                return seen;
+            }
+
+            // Sticky: a bus seen deleting its lock file once does it at every publish, and the next deletion can fall
+            // where no single acquire sees it (a stale writer holding the unlinked file while we hold the new one).
+            // So every later publish refuses too, until an operator who fixed the bus removes the marker.
+            string marker = MarkerPath(file);
+            return File.Exists(marker)
+                ? $"it was seen before and recorded in '{marker}' (remove that file once the bus keeps its lock file)"
+                : null;
+        }
+
+        /// <summary>Where a seen lock deletion is remembered: <c>&lt;file&gt;.bmadguard-lock-deleted</c>.</summary>
+        public static string MarkerPath(string file) => file + ".bmadguard-lock-deleted";
+
+        private static void Remember(string file, string evidence)
+        {
+            try
+            {
+                string marker = MarkerPath(file);
+                StoreFs.RefuseLink(marker);
+                if (!File.Exists(marker))
+                {
+                    File.WriteAllText(marker, System.DateTime.UtcNow.ToString("o", System.Globalization.CultureInfo.InvariantCulture) + " " + evidence + "\n");
+#if NET8_0_OR_GREATER
+                    if (!System.OperatingSystem.IsWindows())
+                    {
+                        File.SetUnixFileMode(marker, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                    }
+#endif
+                }
+            }
+            catch (IOException)
+            {
+                // The refusal itself still stands; only its memory for later publishes is lost.
+            }
+        }
+
+        private static string? Observe(string file, StoreLock held, bool fileExisted, bool checkOnlyPath)
+        {
             string lockPath = LegacyFiles.LockPath(file);
             if (!held.StillAtPath())
             {
@@ -51,6 +95,11 @@ namespace BmadGuard.Core.Legacy
         public static string? MissingLockEvidence(string file)
         {
             string lockPath = LegacyFiles.LockPath(file);
+            if (File.Exists(MarkerPath(file)))
+            {
+                return $"a publish saw it earlier and recorded it in '{MarkerPath(file)}' (remove that file once the bus keeps its lock file)";
+            }
+
             if (File.Exists(file) && !File.Exists(lockPath) && WrittenBefore(file))
             {
                 return $"the lock file '{lockPath}' is missing although BmadGuard wrote '{file}' before (it keeps its lock file), so something deleted it";

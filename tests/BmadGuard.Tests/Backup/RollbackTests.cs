@@ -45,7 +45,7 @@ namespace BmadGuard.Tests.Backup
                 s.CommitConsumer("ahead", 45);
             }
 
-            var report = StoreRestore.Restore(store, new RestoreRequest { BackupName = backup.Name });
+            var report = StoreRestore.Restore(store, new RestoreRequest { BackupName = backup.Name, Force = true });
             Assert.Equal(30, report.RestoredLastSeq);
             Assert.Equal(50, report.LastSeqAfter);
             Assert.Equal(20, report.RolledBack);
@@ -93,7 +93,7 @@ namespace BmadGuard.Tests.Backup
                 newer = BackupFixture.Publish(s, 6);
             }
 
-            var report = StoreRestore.Restore(store, new RestoreRequest { BackupName = backup.Name });
+            var report = StoreRestore.Restore(store, new RestoreRequest { BackupName = backup.Name, Force = true });
 
             // A put-back killed after its first events were appended: those are in the log again (same ids).
             using (var s = FileEventStore.Open(store))
@@ -125,7 +125,7 @@ namespace BmadGuard.Tests.Backup
                 BackupFixture.Publish(s, 3);
             }
 
-            var report = StoreRestore.Restore(store, new RestoreRequest { BackupName = backup.Name });
+            var report = StoreRestore.Restore(store, new RestoreRequest { BackupName = backup.Name, Force = true });
             string before = File.ReadAllText(report.KeptAsideFile!);
             var r = CliRunner.Run("set-aside", "--store", store, "--dismiss", Path.GetFileName(report.KeptAsideFile!));
             Assert.True(r.ExitCode == 0, r.StdErr);
