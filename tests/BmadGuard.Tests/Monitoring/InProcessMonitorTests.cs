@@ -82,6 +82,28 @@ namespace BmadGuard.Tests.Monitoring
             }
         }
 
+        /// <summary>
+        /// The store's own inspector, with its quick checks behind a gate the test can hold: a test that changes a segment
+        /// in two steps (the bytes, then the modification time back) holds it so no quick check runs between them.
+        /// </summary>
+        private sealed class GatedQuickInspector : IStoreInspector, IDetachedDeepVerifier
+        {
+            private readonly Core.Integration.VerifierInspector _inner = new Core.Integration.VerifierInspector();
+
+            public SemaphoreSlim Gate { get; } = new SemaphoreSlim(1, 1);
+
+            public IntegrityResult QuickCheck(string store, CancellationToken cancellationToken)
+            {
+                Gate.Wait(cancellationToken);
+                try { return _inner.QuickCheck(store, cancellationToken); }
+                finally { Gate.Release(); }
+            }
+
+            public IntegrityResult DeepVerify(string store, CancellationToken cancellationToken) => _inner.DeepVerify(store, cancellationToken);
+
+            public IntegrityResult DeepVerifyDetached(string store, CancellationToken cancellationToken) => _inner.DeepVerifyDetached(store, cancellationToken);
+        }
+
         /// <summary>A monitor of one store on a task until disposed: checks every 300 ms, no probes, alerts only.</summary>
         private sealed class RunningMonitor : IAsyncDisposable
         {
@@ -172,15 +194,25 @@ namespace BmadGuard.Tests.Monitoring
         {
             using var dir = new TempDir();
             string store = Kit.NewStore(dir, 10);
-            await using var monitor = new RunningMonitor(store, new MonitorHooks { BackupInspector = null }, TimeSpan.FromSeconds(1));
+            var inspector = new GatedQuickInspector();
+            await using var monitor = new RunningMonitor(store, new MonitorHooks { Inspector = inspector, BackupInspector = null }, TimeSpan.FromSeconds(1));
             Assert.NotNull(monitor.Next<Checked>(TimeSpan.FromSeconds(30))); // the first pass is done
 
             // Silent media decay: one byte of a middle record changes, the size and the modification time do not,
-            // so the quick checks (which skip segments unchanged since they were verified) cannot see it.
+            // so the quick checks (which skip segments unchanged since they were verified) cannot see it. The flip
+            // and the restored time are two steps; no quick check may run between them.
             string segment = Kit.Segment(store);
-            var mtime = File.GetLastWriteTimeUtc(segment);
-            Kit.FlipByte(segment, Kit.LineStart(segment, 5) + 40);
-            File.SetLastWriteTimeUtc(segment, mtime);
+            inspector.Gate.Wait();
+            try
+            {
+                var mtime = File.GetLastWriteTimeUtc(segment);
+                Kit.FlipByte(segment, Kit.LineStart(segment, 5) + 40);
+                File.SetLastWriteTimeUtc(segment, mtime);
+            }
+            finally
+            {
+                inspector.Gate.Release();
+            }
 
             var detected = monitor.Next<DamageDetected>(TimeSpan.FromSeconds(20));
             Assert.NotNull(detected);
