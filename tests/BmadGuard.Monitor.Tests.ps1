@@ -125,7 +125,8 @@ Describe 'Start-BmadMonitor' {
         $first = Start-Process -FilePath $pwsh[0] -PassThru -ArgumentList (@($pwsh | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-Command',
             "Import-Module '$script:ManifestPath'; Start-BmadMonitor -Store '$store' | Out-Null"))
         try {
-            $deadline = [DateTime]::UtcNow.AddSeconds(30)
+            # A wait, not a budget: under load PowerShell and the module take a while to start.
+            $deadline = [DateTime]::UtcNow.AddSeconds(120)
             while (-not (Get-BmadMonitor -Store $store).Alive -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 200 }
             (Get-BmadMonitor -Store $store).Alive | Should -BeTrue
             { Start-BmadMonitor -Store $store -ErrorAction Stop } |

@@ -43,8 +43,18 @@ namespace BmadGuard.Tests.Backup
                             break;
                         }
 
-                        Process.StandardInput.WriteLine("{\"type\":\"load." + tag + "\",\"source\":\"" + tag + "\",\"data\":{\"i\":" + i + ",\"pad\":\"" + new string('p', 60) + "\"}}");
-                        Process.StandardInput.Flush();
+                        try
+                        {
+                            Process.StandardInput.WriteLine("{\"type\":\"load." + tag + "\",\"source\":\"" + tag + "\",\"data\":{\"i\":" + i + ",\"pad\":\"" + new string('p', 60) + "\"}}");
+                            Process.StandardInput.Flush();
+                        }
+                        catch (IOException)
+                        {
+                            // The publisher has exited (a broken pipe): Finish reports its exit code and stderr,
+                            // which say why; this write's exception would only hide them.
+                            return;
+                        }
+
                         Written++;
                         Thread.Sleep(5); // paced, so the backups and the restore happen mid-stream
                     }
@@ -67,10 +77,10 @@ namespace BmadGuard.Tests.Backup
 
             public void Finish()
             {
-                Assert.True(Writer.Wait(120_000));
-                Assert.True(Process.WaitForExit(120_000));
+                Assert.True(Writer.Wait(120_000), "the publisher's input was never closed");
+                Assert.True(Process.WaitForExit(120_000), "the publisher did not exit");
                 Reader.Wait();
-                Assert.True(Process.ExitCode == 0, "publisher failed: " + Stderr.Result);
+                Assert.True(Process.ExitCode == 0, $"publisher exited {Process.ExitCode} after {Written} lines written: " + Stderr.Result);
             }
         }
 
